@@ -1,0 +1,3 @@
+"""himpc: Hi-MPC (Rao, Leung, Miao, IJCV 2023) — unsupervised person re-ID from 3D skeletons."""
+
+__version__ = "0.1.0"

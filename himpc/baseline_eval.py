@@ -1,0 +1,32 @@
+"""Learning-free baselines measured on the same splits as the model: raw clip distance, D13, D16."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+from .baselines import baseline_features
+from .config import Config
+from .engine import _metrics
+from .metrics import evaluate_features
+from .provenance import environment
+from .splits import build_split
+
+
+def run_baseline(name: str, cfg: Config, data_root: Optional[str], out_dir: Optional[Path] = None,
+                 command: str = "") -> dict:
+    """Evaluate baseline ``name`` (raw | d13 | d16) on the split of ``cfg`` (Euclidean distance)."""
+    t0 = time.perf_counter()
+    split = build_split(cfg, data_root)
+    fg = baseline_features(name, split.gallery.clips, split.gallery.layout)
+    fp = baseline_features(name, split.probe.clips, split.probe.layout)
+    metrics = _metrics(evaluate_features(fp, fg, split.probe.person, split.gallery.person))
+    result = {"kind": "baseline", "baseline": name, "command": command, "config": cfg.to_dict(),
+              "split": split.info, "metrics": {"msmr": metrics}, "seconds_total": round(time.perf_counter() - t0, 1),
+              "environment": environment()}
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "result.json").write_text(json.dumps(result, indent=1, default=str))
+    return result

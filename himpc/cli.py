@@ -1,0 +1,268 @@
+"""Command line: ``himpc train | eval | baseline | data | rerun | book``.
+
+Every config field can be set with ``--set name=value`` (typed from :class:`Config`);
+``--preset`` applies method ablations (``hi-mpch``, ``hi-mpc``, ``mpc``, ``dpc`` ...) and
+the ``official-code`` bundle of switches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import shlex
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .config import PRESETS, Config, make_config
+
+log = logging.getLogger("himpc")
+
+
+def _coerce(name: str, raw: str) -> Any:
+    hints = typing.get_type_hints(Config)
+    if name not in hints:
+        raise SystemExit(f"--set: unknown config field {name!r}")
+    t = hints[name]
+    origin = typing.get_origin(t)
+    args = [a for a in typing.get_args(t) if a is not type(None)]
+    if origin is typing.Union and args:
+        if raw.lower() in ("none", ""):
+            return None
+        t = args[0]
+        origin = typing.get_origin(t)
+    if t is bool:
+        if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise SystemExit(f"--set {name}: expected true/false, got {raw!r}")
+        return raw.lower() in ("1", "true", "yes")
+    if t is int:
+        return int(raw)
+    if t is float:
+        return float(raw)
+    if origin is tuple:
+        return tuple(v for v in raw.split(",") if v)
+    return raw
+
+
+def _config(args: argparse.Namespace, **extra: Any) -> Config:
+    overrides: dict[str, Any] = {}
+    for item in args.set or []:
+        if "=" not in item:
+            raise SystemExit(f"--set expects name=value, got {item!r}")
+        k, v = item.split("=", 1)
+        overrides[k.strip().replace("-", "_")] = _coerce(k.strip().replace("-", "_"), v.strip())
+    for k in ("dataset", "epochs", "seed", "device"):
+        if getattr(args, k, None) is not None:
+            overrides[k] = getattr(args, k)
+    overrides.update(extra)
+    return make_config(args.preset, **overrides)
+
+
+def _seeds(text: str) -> list[int]:
+    out: list[int] = []
+    for part in text.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            out += list(range(int(a), int(b) + 1))
+        elif part:
+            out.append(int(part))
+    return out
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="data folder (default: $HIMPC_DATA)")
+    p.add_argument("--dataset", help="KGBD | npz:<file> | authors:<NAME>:<probe>")
+    p.add_argument("--preset", default="hi-mpch", help=f"comma-separated presets: {', '.join(PRESETS)}")
+    p.add_argument("--set", action="append", metavar="NAME=VALUE", help="any Config field, repeatable")
+    p.add_argument("--splits", default="0", help="split seeds, e.g. 0,1,2 or 0-4")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="output folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .engine import train
+    from .results import aggregate, format_row
+    results = []
+    for s in _seeds(args.splits):
+        cfg = _config(args, split_seed=s)
+        out = args.out / f"split{s}"
+        res = train(cfg, args.data, out, resume=not args.no_resume, progress=not args.quiet,
+                    command=" ".join(shlex.quote(a) for a in sys.argv))
+        log.info("split %d: %s", s, json.dumps(res["metrics"]))
+        results.append(res)
+    return _summarise(args.out, results)
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from .baseline_eval import run_baseline
+    results = []
+    for s in _seeds(args.splits):
+        cfg = _config(args, split_seed=s)
+        res = run_baseline(args.method, cfg, args.data, args.out / f"split{s}",
+                           command=" ".join(shlex.quote(a) for a in sys.argv))
+        log.info("split %d: %s", s, json.dumps(res["metrics"]))
+        results.append(res)
+    return _summarise(args.out, results)
+
+
+def _summarise(out: Path, results: list[dict]) -> int:
+    from .results import aggregate, format_row
+    agg = aggregate(results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(agg, indent=1))
+    for lv in [k for k in agg if isinstance(agg[k], dict)]:
+        print(f"{lv:>10}: {format_row(agg, lv)}   (mean ± std over splits {agg['split_seeds']})")
+    return 0
+
+
+def cmd_summarize(args: argparse.Namespace) -> int:
+    """Aggregate split*/result.json found under the given folders (splits run separately)."""
+    from .results import load_results
+    paths = sorted(p for d in args.runs for p in Path(d).glob("**/split*/result.json"))
+    if not paths:
+        raise SystemExit(f"no split*/result.json under {', '.join(map(str, args.runs))}")
+    results = load_results(paths)
+    hashes = {json.dumps({k: v for k, v in r["config"].items() if k not in ("split_seed", "threads", "device", "meta")},
+                         sort_keys=True) for r in results}
+    if len(hashes) > 1:
+        raise SystemExit("these runs differ in more than the split seed; refusing to average them")
+    return _summarise(args.out, results)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import torch
+    from .engine import Trainer, evaluate
+    from .splits import build_split
+    ckpt = args.run / "checkpoint.pt"
+    if not ckpt.exists():
+        raise SystemExit(f"no checkpoint at {ckpt}")
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    cfg = Config.from_dict(state["config"])
+    split = build_split(cfg, args.data)
+    trainer = Trainer(cfg, split, args.run, progress=False)
+    trainer.load_checkpoint()
+    metrics = evaluate(trainer.model, split, cfg, trainer.device)
+    print(json.dumps({"epoch": int(state["epoch"]) + 1, "metrics": metrics}, indent=1))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from . import data as d
+    if args.action == "fetch":
+        dest = Path(args.data) if args.data else Path("data")
+        path = d.fetch_kgbd(dest)
+        print(f"KGBD is at {path}")
+        return 0
+    root = d.resolve_data_root(args.data)
+    if args.action == "verify":
+        ok = d.verify_kgbd_archive(root / "kgbd" / "KGBD.tar.gz")
+        print("checksum ok" if ok else "checksum MISMATCH")
+        return 0 if ok else 1
+    ss = d.load_dataset(args.dataset or "KGBD", root)
+    print(json.dumps(ss.summary(), indent=1))
+    if args.split_seed is not None:
+        from .data.protocols import walk_split
+        sp = walk_split(ss, seed=args.split_seed, seq_len=args.seq_len)
+        print(json.dumps(sp.info, indent=1, default=str))
+    return 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    import os
+    from .rerun import report_outcomes, rerun
+    if args.data:
+        os.environ["HIMPC_DATA"] = str(Path(args.data).resolve())
+    outcomes = rerun(args.profile, args.results, jobs=args.jobs, only=args.only, force=args.force,
+                     progress=not args.quiet, timeout=args.timeout)
+    return report_outcomes(outcomes)
+
+
+def cmd_book(args: argparse.Namespace) -> int:
+    import os
+    from .rerun import assemble, build_book, records, report_outcomes, rerun
+    if args.data:
+        os.environ["HIMPC_DATA"] = str(Path(args.data).resolve())
+    if not args.no_run and not any(r.get("status") == "ok" for r in records(args.results)):
+        print(f"no executed notebooks under {args.results}: running the {args.profile!r} profile first")
+        code = report_outcomes(rerun(args.profile, args.results, jobs=args.jobs, progress=not args.quiet))
+        if code:
+            return code
+    missing = assemble(args.results)
+    if missing:
+        print(f"himpc: error: no successful execution of {missing} under {args.results}; "
+              f"run `himpc rerun --profile {args.profile} --results {args.results}`", file=sys.stderr)
+        return 1
+    return build_book(strict=not args.lenient)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="himpc", description="Hi-MPC: unsupervised skeleton person re-ID")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("train", help="train and evaluate over one or more random splits")
+    _common(p)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto | cpu | cuda")
+    p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("baseline", help="raw clip distance, D13 or D16 on the same splits")
+    _common(p)
+    p.add_argument("--method", choices=("raw", "d13", "d16"), default="raw")
+    p.set_defaults(func=cmd_baseline)
+    p = sub.add_parser("summarize", help="mean ± std over split*/result.json under the given folders")
+    p.add_argument("runs", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_summarize)
+    p = sub.add_parser("eval", help="re-evaluate a trained run folder")
+    p.add_argument("run", type=Path)
+    p.add_argument("--data")
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("data", help="inspect a dataset, verify or fetch KGBD")
+    p.add_argument("action", nargs="?", choices=("info", "fetch", "verify"), default="info")
+    p.add_argument("--data")
+    p.add_argument("--dataset")
+    p.add_argument("--split-seed", type=int)
+    p.add_argument("--seq-len", type=int, default=6)
+    p.set_defaults(func=cmd_data)
+    p = sub.add_parser("rerun", help="execute the book's notebooks with papermill for a profile or YAML grid")
+    p.add_argument("--profile", default="smoke", help="smoke | paper | <grid.yaml>")
+    p.add_argument("--results", type=Path, default=Path("results/book"), help="results folder")
+    p.add_argument("--jobs", type=int, default=1, help="notebooks executed in parallel")
+    p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="only these notebooks (names without .ipynb)")
+    p.add_argument("--force", action="store_true", help="re-execute even when a result exists for this code")
+    p.add_argument("--timeout", type=int, help="seconds per cell (default: none)")
+    p.add_argument("--data", help="data folder (default: $HIMPC_DATA)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_rerun)
+    p = sub.add_parser("book", help="build the HTML book (running the smoke profile first if nothing ran yet)")
+    p.add_argument("--results", type=Path, default=Path("results/book"), help="results folder of `himpc rerun`")
+    p.add_argument("--profile", default="smoke", help="profile run when no results exist yet")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--no-run", action="store_true", help="never run notebooks, only build")
+    p.add_argument("--lenient", action="store_true", help="do not fail on warnings that hide broken content")
+    p.add_argument("--data", help="data folder (default: $HIMPC_DATA)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_book)
+    return ap
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except Exception as err:  # noqa: BLE001 - one clear line for the user, details with -v
+        from .data.skeletons import DataError
+        if isinstance(err, (DataError, ValueError, FileNotFoundError)) and not args.verbose:
+            print(f"himpc: error: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

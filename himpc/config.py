@@ -1,0 +1,181 @@
+"""One typed configuration object for data, model, clustering, training and evaluation.
+
+Defaults are the paper's (Sec. 4.2): h = 256, M = 8, F = 6, Adam lr 3.5e-4, batch 256,
+k1 = 20, k2 = 6, and per-dataset DBSCAN eps / min_samples (:data:`DATASET_DBSCAN`).
+Where the paper and the authors' code disagree, or the paper is silent, the choice is a
+named switch documented here; :data:`PRESETS` holds the method ablations (Table 6) and
+the ``official-code`` bundle of switches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, Optional
+
+# DBSCAN (eps, min_samples) per dataset / probe set, paper Sec. 4.2.
+DATASET_DBSCAN: dict[str, tuple[float, int]] = {
+    "KGBD": (0.6, 4), "BIWI-Still": (0.6, 2), "BIWI-Walking": (0.8, 2), "KS20": (0.8, 2),
+    "IAS-A": (0.8, 2), "IAS-B": (0.8, 2), "CASIA-B": (0.75, 2),
+}
+
+
+@dataclass
+class Config:
+    """Everything a run depends on.  Logged with every run and stored in every result file."""
+
+    # --- data and protocol -------------------------------------------------------------
+    dataset: str = "KGBD"                 # KGBD | npz:<path> | authors:<NAME>[:<probe>]
+    protocol: str = "walk-split"          # walk-split | by-field | authors
+    split_seed: int = 0                   # selects the random probe/gallery/train walks
+    seq_len: int = 6                      # F, frames per clip
+    trim: int = 10                        # frames dropped at each end of every walk
+    n_probe_walks: int = 1
+    n_gallery_walks: int = 2
+    by_field: str = "view"                # by-field protocol: which per-walk field
+    probe_values: tuple[str, ...] = ()
+    gallery_values: tuple[str, ...] = ()
+    train_values: tuple[str, ...] = ()    # empty: every value not used by probe/gallery
+    normalize: Literal["root", "root-facing", "none"] = "root"   # see data.protocols.normalize_clips
+    root_joint: Optional[str] = None      # None: the layout's root (hip centre, as the authors' code)
+
+    # --- model (Sec. 3.2-3.4) ----------------------------------------------------------
+    levels: str = "JCL"                   # any ordered subset of J (joint), C (component), L (limb)
+    hidden: int = 256                     # h = h1 = h2, encoder width and head width
+    heads: int = 8                        # M meta-transformation heads
+    meta_heads: bool = True               # False: direct prototype contrast (DPC), no heads
+    hsm: bool = True                      # hard skeleton mining (Eq. 6-9)
+    head_init: Literal["normal", "orthogonal"] = "normal"   # authors: N(0, 1) entries
+    tau: Optional[float] = None           # temperature; None means sqrt(h) (Eq. 5)
+
+    # --- switches where paper and authors' code differ ---------------------------------
+    joint_loss_divide_by_m: bool = True   # paper: every level averaged over heads; code: joint level summed
+    hsm_grad: bool = False                # gradient through the HSM weights delta (code: True)
+    hsm_scale_by_tau: bool = False        # Eq. 7-8 use raw dot products; code divides them by tau
+    jaccard_normalize: bool = True        # L2-normalise features before k-reciprocal Jaccard (code: False)
+    inlier_all_levels: bool = False       # keep a sample only if it is an inlier at every level (code: True)
+    knn_list_k1: bool = False             # k-reciprocal lists of k1 entries, self included (cluster-contrast
+                                          # code, used by the authors) instead of k1 + 1 (Zhong et al. 2017)
+    level_feature: Literal["meta", "encoder"] = "meta"  # per-level eval feature: V^l (Eq. 10) or v^l
+
+    # --- clustering (Alg. 1) -----------------------------------------------------------
+    eps: Optional[float] = None           # None: the dataset's value in DATASET_DBSCAN
+    min_samples: Optional[int] = None
+    k1: int = 20
+    k2: int = 6
+
+    # --- optimisation ------------------------------------------------------------------
+    lr: float = 3.5e-4
+    batch_size: int = 256
+    epochs: int = 30                      # fixed budget: model selection never sees probe/gallery
+    drop_last: bool = False               # authors drop the tail batch; we keep every sample
+    seed: int = 0                         # torch / numpy seed for initialisation and shuffling
+    selection: Literal["last", "train-loss", "oracle-test"] = "last"
+    eval_every: int = 0                   # >0: record probe/gallery metrics every n epochs (trace only)
+
+    # --- execution ---------------------------------------------------------------------
+    device: str = "auto"                  # auto | cpu | cuda
+    threads: int = 0                      # torch intra-op threads (0: leave default)
+    max_train_clips: int = 0              # >0: subsample the training clips (smoke runs)
+    max_persons: int = 0                  # >0: keep only the first n persons (smoke runs)
+
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ---------------------------------------------------------------------------------
+    def validate(self) -> None:
+        if not self.levels or any(c not in "JCL" for c in self.levels) or len(set(self.levels)) != len(self.levels):
+            raise ValueError(f"levels must be a subset of 'JCL' without repeats, got {self.levels!r}")
+        if self.heads < 1:
+            raise ValueError("heads (M) must be >= 1")
+        if self.hidden < 1 or self.seq_len < 1 or self.batch_size < 1:
+            raise ValueError("hidden, seq_len and batch_size must be positive")
+        if self.hsm and self.seq_len < 2:
+            raise ValueError("hard skeleton mining needs seq_len >= 2")
+        if self.selection not in ("last", "train-loss", "oracle-test"):
+            raise ValueError(f"unknown selection {self.selection!r}")
+        self.probe_values = tuple(self.probe_values)
+        self.gallery_values = tuple(self.gallery_values)
+        self.train_values = tuple(self.train_values)
+
+    @property
+    def dataset_key(self) -> str:
+        """Key into DATASET_DBSCAN (``authors:IAS:A`` -> ``IAS-A``)."""
+        name = self.dataset.split(":")
+        if name[0] == "authors" and len(name) >= 2:
+            key = name[1].replace("_", "-")
+            if len(name) >= 3 and f"{key}-{name[2]}" in DATASET_DBSCAN:
+                return f"{key}-{name[2]}"
+            return key
+        return name[0]
+
+    @property
+    def dbscan_eps(self) -> float:
+        return self.eps if self.eps is not None else DATASET_DBSCAN.get(self.dataset_key, (0.6, 4))[0]
+
+    @property
+    def dbscan_min_samples(self) -> int:
+        return self.min_samples if self.min_samples is not None else DATASET_DBSCAN.get(self.dataset_key, (0.6, 4))[1]
+
+    @property
+    def temperature(self) -> float:
+        return self.tau if self.tau is not None else float(self.hidden) ** 0.5
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["resolved"] = {"eps": self.dbscan_eps, "min_samples": self.dbscan_min_samples, "tau": self.temperature}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names - {"resolved"}
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        kw = {k: v for k, v in d.items() if k in names}
+        for k in ("probe_values", "gallery_values", "train_values"):
+            if k in kw:
+                kw[k] = tuple(kw[k])
+        return cls(**kw)
+
+    def replace(self, **kw: Any) -> "Config":
+        return dataclasses.replace(self, **kw)
+
+    def model_hash(self) -> str:
+        """Hash of every field that changes the model or its training data (not epochs / device)."""
+        skip = {"epochs", "device", "threads", "meta", "eval_every", "selection"}
+        d = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# Method ablations of Table 6 / Table 7 as config overrides (not forks).
+PRESETS: dict[str, dict[str, Any]] = {
+    "hi-mpch": dict(levels="JCL", meta_heads=True, hsm=True),
+    "hi-mpc": dict(levels="JCL", meta_heads=True, hsm=False),
+    "mpc-hsm": dict(levels="J", meta_heads=True, hsm=True),
+    "mpc": dict(levels="J", meta_heads=True, hsm=False),
+    "dpc": dict(levels="J", meta_heads=False, hsm=False),
+    "hi-dpc": dict(levels="JCL", meta_heads=False, hsm=False),
+    # The authors' released code, where it departs from the paper's text.
+    "official-code": dict(joint_loss_divide_by_m=False, hsm_grad=True, hsm_scale_by_tau=True,
+                          jaccard_normalize=False, inlier_all_levels=True, knn_list_k1=True, level_feature="meta",
+                          drop_last=True),
+}
+
+
+def make_config(preset: Optional[str] = None, **overrides: Any) -> Config:
+    """A :class:`Config` from comma-separated presets (``"hi-mpch,official-code"``) plus overrides."""
+    kw: dict[str, Any] = {}
+    for p in (preset or "").split(","):
+        p = p.strip()
+        if not p:
+            continue
+        if p not in PRESETS:
+            raise ValueError(f"unknown preset {p!r}; presets: {', '.join(PRESETS)}")
+        kw.update(PRESETS[p])
+    kw.update({k: v for k, v in overrides.items() if v is not None})
+    return Config(**kw)

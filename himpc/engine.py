@@ -1,0 +1,304 @@
+"""Training engine (Alg. 1): alternate re-clustering (under no_grad) and contrastive training.
+
+One call of :func:`train` builds the split, trains for a fixed epoch budget with a
+checkpoint after every epoch (an interrupted run resumes from it), evaluates on the
+probe/gallery sets and writes ``result.json``.  Model selection never looks at the
+probe/gallery sets unless ``selection="oracle-test"`` is asked for, and then the result
+says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .clustering import cluster_features
+from .config import Config
+from .data.protocols import ClipSet, ClipSplit
+from .hierarchy import build_hierarchy, flatten_levels
+from .metrics import evaluate_features
+from .model import HiMPCModel, Prototypes
+from .objective import batch_loss
+from .provenance import environment, peak_memory_mb
+from .splits import build_split
+
+log = logging.getLogger("himpc.engine")
+
+LEVEL_LABEL = {"J": "joint", "C": "component", "L": "limb"}
+
+
+class CheckpointMismatch(RuntimeError):
+    """A checkpoint written under another configuration."""
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def level_inputs(clips: ClipSet, levels: str) -> torch.Tensor:
+    """Clips [N, F, J, 3] -> padded per-level inputs [L, N, F, D] (Sec. 3.1)."""
+    parts = build_hierarchy(torch.from_numpy(clips.clips), clips.layout, levels)
+    return flatten_levels(parts).contiguous()
+
+
+def level_dims(clips: ClipSet, levels: str) -> list[int]:
+    parts = build_hierarchy(torch.from_numpy(clips.clips[:1]), clips.layout, levels)
+    return [p.shape[-2] * 3 for p in parts]
+
+
+@torch.no_grad()
+def encode(model: HiMPCModel, x: torch.Tensor, device: torch.device, kind: str = "meta",
+           batch: int = 4096) -> torch.Tensor:
+    """Per-level features [L, N, h] of padded inputs x [L, N, F, D], in batches."""
+    model.eval()
+    out = [model.level_features(x[:, i:i + batch].to(device), kind).cpu() for i in range(0, x.shape[1], batch)]
+    return torch.cat(out, dim=1)
+
+
+def evaluate(model: HiMPCModel, split: ClipSplit, cfg: Config, device: torch.device,
+             x_gallery: Optional[torch.Tensor] = None, x_probe: Optional[torch.Tensor] = None) -> dict:
+    """Rank-1/5/10 and mAP of every level and of MSMR (Eq. 10), Euclidean distance."""
+    xg = level_inputs(split.gallery, cfg.levels) if x_gallery is None else x_gallery
+    xp = level_inputs(split.probe, cfg.levels) if x_probe is None else x_probe
+    fg, fp = encode(model, xg, device, cfg.level_feature), encode(model, xp, device, cfg.level_feature)
+    gid, pid = split.gallery.person, split.probe.person
+    out: dict[str, Any] = {}
+    for lv, name in enumerate(cfg.levels):
+        out[LEVEL_LABEL[name]] = _metrics(evaluate_features(fp[lv].numpy(), fg[lv].numpy(), pid, gid))
+    if cfg.level_feature == "meta":
+        mg, mp = HiMPCModel.msmr(fg), HiMPCModel.msmr(fp)
+    else:   # MSMR is always built from the meta-representations V^l (Eq. 10)
+        mg = HiMPCModel.msmr(encode(model, xg, device, "meta"))
+        mp = HiMPCModel.msmr(encode(model, xp, device, "meta"))
+    out["msmr"] = _metrics(evaluate_features(mp.numpy(), mg.numpy(), pid, gid))
+    return out
+
+
+def _metrics(m: dict) -> dict:
+    return {k: round(float(m[k]), 3) for k in ("R1", "R5", "R10", "mAP")}
+
+
+@dataclass
+class EpochLog:
+    epoch: int
+    loss: float
+    clusters: dict[str, int]
+    outliers: dict[str, int]
+    train_samples: int
+    cluster_seconds: float
+    train_seconds: float
+    purity: dict[str, float] = field(default_factory=dict)   # analysis only, never used for selection
+    test: Optional[dict] = None                              # probe/gallery trace when eval_every > 0
+
+
+def cluster_purity(labels: np.ndarray, truth: np.ndarray) -> float:
+    """Fraction of clustered samples whose cluster's majority identity is their own (analysis only)."""
+    keep = labels >= 0
+    if not keep.any():
+        return 0.0
+    lab, tru = labels[keep], np.unique(truth[keep], return_inverse=True)[1]
+    pairs = lab.astype(np.int64) * (tru.max() + 1) + tru
+    counts = np.bincount(pairs)
+    major = np.zeros(lab.max() + 1, dtype=np.int64)
+    np.maximum.at(major, np.nonzero(counts)[0] // (tru.max() + 1), counts[np.nonzero(counts)[0]])
+    return float(major.sum() / keep.sum())
+
+
+class Trainer:
+    """Alg. 1 with checkpoints; ``out_dir`` holds ``checkpoint.pt``, ``run.log`` and ``result.json``."""
+
+    def __init__(self, cfg: Config, split: ClipSplit, out_dir: Path, progress: bool = True) -> None:
+        self.cfg, self.split, self.out_dir, self.progress = cfg, split, Path(out_dir), progress
+        self.device = resolve_device(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        seed_everything(cfg.seed)
+        self.x_train = level_inputs(split.train, cfg.levels)
+        self.model = HiMPCModel(level_dims(split.train, cfg.levels), cfg.hidden, cfg.heads,
+                                cfg.meta_heads, cfg.head_init).to(self.device)
+        self.protos = Prototypes(len(cfg.levels), cfg.hidden).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.history: list[EpochLog] = []
+        self.labels: Optional[torch.Tensor] = None     # pseudo labels [L, N] of the last epoch
+        self.untrained_test: Optional[dict] = None
+        self.start_epoch = 0
+        self.ckpt_path = self.out_dir / "checkpoint.pt"
+
+    # ------------------------------------------------------------------ checkpoints
+    def save_checkpoint(self, epoch: int) -> None:
+        state = {
+            "format": 1, "epoch": epoch, "model_hash": self.cfg.model_hash(), "config": self.cfg.to_dict(),
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "prototypes": dict(self.protos.state_dict()), "pseudo_labels": self.labels,
+            "history": json.dumps([h.__dict__ for h in self.history]),
+        }
+        tmp = self.ckpt_path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.ckpt_path)            # atomic: a crash never leaves half a checkpoint
+
+    def load_checkpoint(self) -> bool:
+        if not self.ckpt_path.exists():
+            return False
+        state = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
+        if state.get("model_hash") != self.cfg.model_hash():
+            old = state.get("config", {})
+            diff = sorted(k for k, v in self.cfg.to_dict().items()
+                          if k not in ("epochs", "device", "threads", "meta", "eval_every", "selection", "resolved")
+                          and old.get(k) != v)
+            raise CheckpointMismatch(f"{self.ckpt_path} was written by another config (differs in {diff}); "
+                                     "use another --out folder or --no-resume")
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        for k, v in state.get("prototypes", {}).items():       # shapes vary with the cluster count
+            setattr(self.protos, k, v.to(self.device))
+        self.labels = state.get("pseudo_labels")
+        self.history = [EpochLog(**h) for h in json.loads(state["history"])]
+        self.start_epoch = int(state["epoch"]) + 1
+        log.info("resumed from %s after epoch %d", self.ckpt_path, state["epoch"])
+        return True
+
+    # ------------------------------------------------------------------ one epoch
+    @torch.no_grad()
+    def recluster(self) -> tuple[torch.Tensor, dict, dict, float, dict]:
+        """Encode every training clip, cluster each level (DBSCAN on Jaccard), update prototypes."""
+        t0 = time.perf_counter()
+        v = encode(self.model, self.x_train, self.device, kind="encoder")          # [L, N, h]
+        labels = torch.full(v.shape[:2], -1, dtype=torch.long)
+        clusters, outliers, purity = {}, {}, {}
+        truth = self.split.train.person
+        for lv, name in enumerate(self.cfg.levels):
+            res = cluster_features(v[lv], eps=self.cfg.dbscan_eps, min_samples=self.cfg.dbscan_min_samples,
+                                   k1=self.cfg.k1, k2=self.cfg.k2, normalize=self.cfg.jaccard_normalize,
+                                   rank_width=self.cfg.k1 if self.cfg.knn_list_k1 else None)
+            labels[lv] = torch.from_numpy(np.asarray(res.labels, dtype=np.int64))
+            clusters[name], outliers[name] = int(res.num_clusters), int(res.num_outliers)
+            purity[name] = round(cluster_purity(np.asarray(res.labels), truth), 4)
+            if res.num_clusters < 2:
+                log.warning("level %s: DBSCAN found %d cluster(s); the level sits out this epoch "
+                            "(eps=%.2f, min_samples=%d)", name, res.num_clusters,
+                            self.cfg.dbscan_eps, self.cfg.dbscan_min_samples)
+        if self.cfg.inlier_all_levels:                    # the authors' code: inlier at every level
+            labels[:, (labels < 0).any(0)] = -1
+        self.protos.update(v.to(self.device), labels.to(self.device))
+        return labels, clusters, outliers, time.perf_counter() - t0, purity
+
+    def train_epoch(self, epoch: int, labels: torch.Tensor) -> tuple[float, int]:
+        cfg = self.cfg
+        usable = ((labels >= 0) & self.protos.active.cpu()[:, None]).any(0)
+        idx = torch.nonzero(usable).squeeze(1)
+        if len(idx) == 0:
+            return float("nan"), 0
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)    # seeded, resumable shuffle
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        nb = len(idx) // cfg.batch_size if cfg.drop_last else -(-len(idx) // cfg.batch_size)
+        self.model.train()
+        total, count = 0.0, 0
+        bar = tqdm(range(nb), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not self.progress)
+        for b in bar:
+            sel = idx[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            x = self.x_train[:, sel].to(self.device, non_blocking=True)
+            out = batch_loss(self.model, self.protos, x, labels[:, sel].to(self.device), cfg)
+            self.opt.zero_grad(set_to_none=True)
+            out.loss.backward()
+            self.opt.step()
+            total += out.loss.item() * len(sel)
+            count += len(sel)
+            bar.set_postfix(loss=f"{out.loss.item():.3f}")
+        return total / max(count, 1), count
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, resume: bool = True) -> list[EpochLog]:
+        if resume:
+            self.load_checkpoint()
+        elif self.ckpt_path.exists():
+            self.ckpt_path.unlink()
+        cfg = self.cfg
+        xg = xp = None
+        if cfg.eval_every and self.start_epoch == 0:        # reference point of the trace: untrained model
+            xg, xp = level_inputs(self.split.gallery, cfg.levels), level_inputs(self.split.probe, cfg.levels)
+            self.untrained_test = evaluate(self.model, self.split, cfg, self.device, xg, xp)
+            log.info("untrained model, test trace MSMR %s", self.untrained_test["msmr"])
+        for epoch in tqdm(range(self.start_epoch, cfg.epochs), desc="training", disable=not self.progress,
+                          initial=self.start_epoch, total=cfg.epochs):
+            labels, clusters, outliers, t_cluster, purity = self.recluster()
+            self.labels = labels
+            t0 = time.perf_counter()
+            loss, n = self.train_epoch(epoch, labels)
+            rec = EpochLog(epoch, round(loss, 5), clusters, outliers, n, round(t_cluster, 2),
+                           round(time.perf_counter() - t0, 2), purity)
+            if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
+                if xg is None:
+                    xg, xp = level_inputs(self.split.gallery, cfg.levels), level_inputs(self.split.probe, cfg.levels)
+                rec.test = evaluate(self.model, self.split, cfg, self.device, xg, xp)
+                if cfg.selection == "oracle-test":
+                    best = max((h.test["msmr"]["R1"] for h in self.history if h.test), default=-1.0)
+                    if rec.test["msmr"]["R1"] > best:
+                        torch.save(self.model.state_dict(), self.out_dir / "oracle_best.pt")
+            self.history.append(rec)
+            log.info("epoch %d: loss %.4f, clusters %s, outliers %s, train samples %d, purity %s, "
+                     "cluster %.1fs, train %.1fs%s", epoch + 1, loss, clusters, outliers, n, purity,
+                     rec.cluster_seconds, rec.train_seconds,
+                     f", test trace MSMR {rec.test['msmr']}" if rec.test else "")
+            self.save_checkpoint(epoch)
+        return self.history
+
+
+def train(cfg: Config, data_root: Optional[str], out_dir: Path, resume: bool = True,
+          progress: bool = True, command: str = "") -> dict:
+    """Train and evaluate one configuration on one split; writes and returns the result dict."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out_dir / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.getLogger("himpc").addHandler(handler)
+    try:
+        t_start = time.perf_counter()
+        log.info("config %s", json.dumps(cfg.to_dict(), sort_keys=True))
+        env = environment()
+        log.info("environment %s", json.dumps(env, sort_keys=True))
+        split = build_split(cfg, data_root)
+        log.info("split %s", json.dumps({k: v for k, v in split.info.items() if k != "walk_names"}, sort_keys=True, default=str))
+        trainer = Trainer(cfg, split, out_dir, progress)
+        history = trainer.fit(resume=resume)
+        final = evaluate(trainer.model, split, cfg, trainer.device)
+        result: dict[str, Any] = {
+            "kind": "train", "command": command, "config": cfg.to_dict(), "split": split.info,
+            "selection": "last epoch of a fixed budget (no probe/gallery data used)",
+            "metrics": final, "epochs": cfg.epochs,
+            "history": [h.__dict__ for h in history],
+            "seconds_total": round(time.perf_counter() - t_start, 1),
+            "seconds_per_epoch": round(float(np.mean([h.cluster_seconds + h.train_seconds for h in history])), 2)
+            if history else None,
+            "peak_memory_mb": peak_memory_mb(), "device": str(trainer.device), "environment": env,
+        }
+        if trainer.untrained_test is not None:
+            result["test_trace_untrained"] = trainer.untrained_test
+        if cfg.selection == "oracle-test":
+            traced = [h for h in history if h.test]
+            if traced:
+                best = max(traced, key=lambda h: h.test["msmr"]["R1"])
+                result["oracle_test_selection"] = {
+                    "warning": "epoch chosen on the probe/gallery (test) set, as in the paper's code: optimistic",
+                    "epoch": best.epoch + 1, "metrics": best.test}
+        (out_dir / "result.json").write_text(json.dumps(result, indent=1, default=str))
+        return result
+    finally:
+        logging.getLogger("himpc").removeHandler(handler)
+        handler.close()

@@ -1,0 +1,33 @@
+"""Aggregate result files over random splits: mean and spread of every metric."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+
+def load_results(paths: Iterable[Path]) -> list[dict]:
+    return [json.loads(Path(p).read_text()) for p in paths]
+
+
+def aggregate(results: list[dict]) -> dict:
+    """Mean, sample standard deviation, min and max over runs, for every level and metric."""
+    out: dict = {"runs": len(results), "split_seeds": [r["config"]["split_seed"] for r in results]}
+    levels = results[0]["metrics"].keys() if results else []
+    for lv in levels:
+        out[lv] = {}
+        for k in ("R1", "R5", "R10", "mAP"):
+            vals = np.array([r["metrics"][lv][k] for r in results], dtype=float)
+            out[lv][k] = {"mean": round(float(vals.mean()), 2),
+                          "std": round(float(vals.std(ddof=1)), 2) if len(vals) > 1 else 0.0,
+                          "min": round(float(vals.min()), 2), "max": round(float(vals.max()), 2)}
+    return out
+
+
+def format_row(agg: dict, level: str = "msmr") -> str:
+    """``R1 56.9 ± 1.2 | R5 ... | mAP ...`` for a README / log line."""
+    a = agg[level]
+    return " | ".join(f"{k} {a[k]['mean']:.1f} ± {a[k]['std']:.1f}" for k in ("R1", "R5", "R10", "mAP"))

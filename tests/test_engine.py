@@ -1,0 +1,119 @@
+"""End-to-end training on a small synthetic dataset in the generic .npz format:
+CLI, results JSON, checkpoint every epoch, resume after an interruption, config mismatch."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from himpc import engine
+from himpc.cli import main
+from himpc.config import make_config
+from himpc.data.npz import save_npz
+from himpc.data.skeletons import SkeletonSet
+from himpc.layouts import get_layout
+
+
+def synthetic_walks(path, persons=6, walks=5, frames=60, seed=0):
+    """Each person has a body shape (joint offsets) and a gait phase; walks add noise."""
+    rng = np.random.default_rng(seed)
+    lay = get_layout("kinect-v1-20")
+    pos, offs, who = [], [0], []
+    for p in range(persons):
+        shape = rng.normal(0, 0.3, (20, 3))
+        for _ in range(walks):
+            t = np.arange(frames)[:, None, None]
+            swing = 0.05 * np.sin(0.3 * t + rng.uniform(0, 6)) * rng.normal(1, 0.1, (1, 20, 3))
+            w = shape[None] + swing + rng.normal(0, 0.02, (frames, 20, 3)) + rng.normal(0, 1, (1, 1, 3))
+            pos.append(w.astype(np.float32))
+            offs.append(offs[-1] + frames)
+            who.append(f"P{p}")
+    ss = SkeletonSet(np.concatenate(pos), np.array(offs), np.array(who), lay,
+                     np.array([f"P{i // walks}/{i % walks + 1}" for i in range(len(who))]))
+    save_npz(ss, path)
+    return path
+
+
+SMALL = dict(hidden=32, heads=2, batch_size=64, eps=0.6, min_samples=2, k1=6, k2=3, trim=2, threads=1)
+
+
+@pytest.fixture()
+def dataset(tmp_path):
+    return f"npz:{synthetic_walks(tmp_path / 'walks.npz')}"
+
+
+def test_cli_train_writes_results(tmp_path, dataset, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--dataset", dataset, "--splits", "0,1", "--epochs", "2", "--out", str(out), "--quiet"]
+    for k, v in SMALL.items():
+        args += ["--set", f"{k}={v}"]
+    assert main(args) == 0
+    res = json.loads((out / "split1" / "result.json").read_text())
+    assert res["config"]["split_seed"] == 1 and res["epochs"] == 2 and len(res["history"]) == 2
+    assert set(res["metrics"]) == {"joint", "component", "limb", "msmr"}
+    assert 0 <= res["metrics"]["msmr"]["R1"] <= 100
+    assert "no probe/gallery" in res["selection"] and res["environment"]["git_commit"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"] == 2 and "std" in summary["msmr"]["R1"]
+    assert "mean ± std over splits [0, 1]" in capsys.readouterr().out
+
+
+def test_baseline_cli(tmp_path, dataset):
+    out = tmp_path / "raw"
+    assert main(["baseline", "--method", "raw", "--dataset", dataset, "--out", str(out), "--quiet",
+                 "--set", "trim=2"]) == 0
+    res = json.loads((out / "split0" / "result.json").read_text())
+    assert res["kind"] == "baseline" and res["metrics"]["msmr"]["R1"] > 0
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_to_the_same_model(tmp_path, dataset, monkeypatch):
+    cfg = make_config("hi-mpch", dataset=dataset, epochs=3, **SMALL)
+    full = engine.train(cfg, None, tmp_path / "full", progress=False)
+
+    real = engine.Trainer.train_epoch
+    def crash_at_epoch_2(self, epoch, labels):
+        if epoch == 1:
+            raise Interrupt()
+        return real(self, epoch, labels)
+    monkeypatch.setattr(engine.Trainer, "train_epoch", crash_at_epoch_2)
+    with pytest.raises(Interrupt):
+        engine.train(cfg, None, tmp_path / "cut", progress=False)
+    state = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 0                              # epoch 1 was saved before the crash
+    monkeypatch.setattr(engine.Trainer, "train_epoch", real)
+    resumed = engine.train(cfg, None, tmp_path / "cut", progress=False)
+    assert [h["epoch"] for h in resumed["history"]] == [0, 1, 2]
+    assert resumed["history"][2]["loss"] == pytest.approx(full["history"][2]["loss"], rel=1e-4)
+    assert resumed["metrics"]["msmr"] == full["metrics"]["msmr"]
+
+
+def test_checkpoint_from_another_config_is_refused(tmp_path, dataset):
+    cfg = make_config("hi-mpch", dataset=dataset, epochs=1, **SMALL)
+    engine.train(cfg, None, tmp_path / "r", progress=False)
+    with pytest.raises(engine.CheckpointMismatch, match="hidden"):
+        engine.train(cfg.replace(hidden=16), None, tmp_path / "r", progress=False)
+    # more epochs of the same config is a continuation, not a mismatch
+    res = engine.train(cfg.replace(epochs=2), None, tmp_path / "r", progress=False)
+    assert len(res["history"]) == 2
+
+
+def test_degenerate_clustering_is_logged_not_fatal(tmp_path, dataset, caplog):
+    # eps so small that DBSCAN finds no cluster: every level sits out, nothing is trained, no crash
+    cfg = make_config("hi-mpch", dataset=dataset, epochs=1, **dict(SMALL, eps=1e-9, min_samples=50))
+    with caplog.at_level("WARNING"):
+        res = engine.train(cfg, None, tmp_path / "deg", progress=False)
+    assert res["history"][0]["train_samples"] == 0
+    assert "sits out this epoch" in caplog.text
+
+
+@pytest.mark.slow
+def test_kgbd_smoke_few_persons(tmp_path, kgbd_root):
+    cfg = make_config("hi-mpch", max_persons=8, epochs=1, hidden=32, heads=2, threads=1)
+    res = engine.train(cfg, kgbd_root, tmp_path / "kg", progress=False)
+    assert res["split"]["persons"]["probe"] == 8
+    assert res["metrics"]["msmr"]["R1"] > 100 / 8            # better than chance over 8 people

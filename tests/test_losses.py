@@ -1,0 +1,91 @@
+"""Eq. 5-9 on tiny tensors with values computed by hand."""
+
+import math
+
+import pytest
+import torch
+
+from himpc.losses import hi_mpc_loss, hi_mpch_loss, hsm_importance, predicted_prototype, prototype_logits
+
+
+def test_prototype_logits_scale_and_mask():
+    q = torch.tensor([[[[1.0, 2.0]]]])                   # [L=1, M=1, B=1, h=2]
+    p = torch.tensor([[[[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]]]])   # [1, 1, C=3, 2]
+    mask = torch.tensor([[True, True, False]])
+    out = prototype_logits(q, p, mask, tau=2.0)
+    assert out[0, 0, 0, :2].tolist() == [0.5, 1.0]       # (1*1)/2, (2*1)/2
+    assert out[0, 0, 0, 2] < -1e30                        # padded prototype never wins
+
+
+def test_hi_mpc_loss_hand_values():
+    # one level, two heads, one instance, two prototypes, label 0
+    logits = torch.tensor([[[[2.0, 0.0]], [[0.0, 0.0]]]])   # [1, 2, 1, 2]
+    labels = torch.tensor([[0]])
+    valid = torch.tensor([[True]])
+    # head 1: -log(e^2 / (e^2 + 1)) = log(1 + e^-2) = 0.126928; head 2: log 2 = 0.693147
+    expected_sum = math.log(1 + math.exp(-2)) + math.log(2)
+    got = hi_mpc_loss(logits, labels, valid, torch.tensor([1.0]))
+    assert got.item() == pytest.approx(expected_sum, abs=1e-6)
+    # averaged over heads (paper) = sum / M
+    got = hi_mpc_loss(logits, labels, valid, torch.tensor([0.5]))
+    assert got.item() == pytest.approx(expected_sum / 2, abs=1e-6)
+
+
+def test_hi_mpc_loss_ignores_outliers():
+    logits = torch.tensor([[[[2.0, 0.0], [0.0, 9.0]]]])     # [1, 1, B=2, 2]
+    labels = torch.tensor([[0, -1]])
+    valid = labels >= 0
+    got = hi_mpc_loss(logits, labels, valid, torch.tensor([1.0]))
+    assert got.item() == pytest.approx(math.log(1 + math.exp(-2)), abs=1e-6)
+
+
+def test_eq6_prediction():
+    logits = torch.tensor([[[[0.1, 0.7, 0.2]]]])
+    assert predicted_prototype(logits).item() == 1
+
+
+def test_eq8_importance_signs():
+    s = torch.tensor([[[[1.0, 2.0, 3.0]]]])               # [L, M, B, F]
+    right = hsm_importance(s, torch.tensor([[[4]]]), torch.tensor([[4]]))
+    wrong = hsm_importance(s, torch.tensor([[[3]]]), torch.tensor([[4]]))
+    z = math.exp(-1) + math.exp(-2) + math.exp(-3)
+    # prediction right: delta = softmax(-s): the least certain (hardest positive) frame weighs most
+    assert right[0, 0, 0].tolist() == pytest.approx([math.exp(-1) / z, math.exp(-2) / z, math.exp(-3) / z], abs=1e-6)
+    # prediction wrong: delta = softmax(s): the most certain frame (hardest negative) weighs most
+    assert wrong[0, 0, 0].tolist() == pytest.approx([math.exp(-3) / z, math.exp(-2) / z, math.exp(-1) / z], abs=1e-6)
+    assert right.sum(-1).item() == pytest.approx(1.0)
+
+
+def test_hi_mpch_loss_hand_value():
+    # L = M = B = 1, F = 2, C = 2, tau = 1; frame logits f1 = [2, 0], f2 = [0, 0]; label 0
+    frame = torch.tensor([[[[[2.0, 0.0], [0.0, 0.0]]]]])
+    inst = torch.tensor([[[[1.0, 0.0]]]])                # predicts 0 = label -> I = -1
+    labels, valid = torch.tensor([[0]]), torch.tensor([[True]])
+    loss, delta = hi_mpch_loss(frame, inst, labels, valid, torch.tensor([1.0]), tau=1.0,
+                               return_importance=True)
+    d1 = math.exp(-2) / (math.exp(-2) + 1)                # softmax([-2, 0])
+    ce1, ce2 = math.log(1 + math.exp(-2)), math.log(2)
+    assert delta[0, 0, 0].tolist() == pytest.approx([d1, 1 - d1], abs=1e-6)
+    assert loss.item() == pytest.approx(d1 * ce1 + (1 - d1) * ce2, abs=1e-6)
+
+
+def test_hsm_scale_by_tau_switch():
+    frame = torch.tensor([[[[[2.0, 0.0], [0.0, 0.0]]]]])
+    inst = torch.tensor([[[[1.0, 0.0]]]])
+    labels, valid, w = torch.tensor([[0]]), torch.tensor([[True]]), torch.tensor([1.0])
+    _, d_raw = hi_mpch_loss(frame, inst, labels, valid, w, tau=4.0, return_importance=True)
+    _, d_tau = hi_mpch_loss(frame, inst, labels, valid, w, tau=4.0, scale_sims_by_tau=True, return_importance=True)
+    # raw: sims = logits * tau = [8, 0]; code: sims = logits = [2, 0]
+    assert d_raw[0, 0, 0, 0].item() == pytest.approx(math.exp(-8) / (math.exp(-8) + 1), abs=1e-7)
+    assert d_tau[0, 0, 0, 0].item() == pytest.approx(math.exp(-2) / (math.exp(-2) + 1), abs=1e-7)
+
+
+def test_hsm_gradient_switch():
+    frame = torch.tensor([[[[[2.0, 0.0], [0.5, 0.0]]]]], requires_grad=True)
+    inst = torch.tensor([[[[1.0, 0.0]]]])
+    labels, valid, w = torch.tensor([[0]]), torch.tensor([[True]]), torch.tensor([1.0])
+    g = []
+    for flag in (False, True):
+        loss = hi_mpch_loss(frame, inst, labels, valid, w, tau=1.0, grad_through_importance=flag)
+        g.append(torch.autograd.grad(loss, frame)[0])
+    assert not torch.allclose(g[0], g[1])
