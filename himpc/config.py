@@ -61,6 +61,10 @@ class Config:
     level_feature: Literal["meta", "encoder"] = "meta"  # per-level eval feature: V^l (Eq. 10) or v^l
 
     # --- clustering (Alg. 1) -----------------------------------------------------------
+    pseudo_labels: Literal["dbscan", "walk", "identity"] = "dbscan"
+    # walk: one pseudo class per training walk (tracklet ids are known without identity labels;
+    # not in the paper). identity: the TRUE person labels -- a supervised upper-bound diagnostic,
+    # never an unsupervised result (result.json says so).
     eps: Optional[float] = None           # None: the dataset's value in DATASET_DBSCAN
     min_samples: Optional[int] = None
     k1: int = 20

@@ -183,6 +183,16 @@ class Trainer:
         labels = torch.full(v.shape[:2], -1, dtype=torch.long)
         clusters, outliers, purity = {}, {}, {}
         truth = self.split.train.person
+        if self.cfg.pseudo_labels in ("walk", "identity"):   # tracklet classes / supervised diagnostic
+            key = self.split.train.walk if self.cfg.pseudo_labels == "walk" else self.split.train.person
+            walk_ids = torch.from_numpy(np.unique(key, return_inverse=True)[1].astype(np.int64))
+            labels[:] = walk_ids
+            n = int(walk_ids.max()) + 1
+            for name in self.cfg.levels:
+                clusters[name], outliers[name] = n, 0
+                purity[name] = round(cluster_purity(walk_ids.numpy(), truth), 4)
+            self.protos.update(v.to(self.device), labels.to(self.device))
+            return labels, clusters, outliers, time.perf_counter() - t0, purity
         for lv, name in enumerate(self.cfg.levels):
             res = cluster_features(v[lv], eps=self.cfg.dbscan_eps, min_samples=self.cfg.dbscan_min_samples,
                                    k1=self.cfg.k1, k2=self.cfg.k2, normalize=self.cfg.jaccard_normalize,
@@ -288,6 +298,8 @@ def train(cfg: Config, data_root: Optional[str], out_dir: Path, resume: bool = T
             if history else None,
             "peak_memory_mb": peak_memory_mb(), "device": str(trainer.device), "environment": env,
         }
+        if cfg.pseudo_labels == "identity":
+            result["warning"] = "SUPERVISED diagnostic: trained with the true identity labels, not unsupervised"
         if trainer.untrained_test is not None:
             result["test_trace_untrained"] = trainer.untrained_test
         if cfg.selection == "oracle-test":

@@ -29,9 +29,9 @@ def resolve_data_root(value: Optional[Union[str, Path]]) -> Path:
     raw = value if value not in (None, "") else os.environ.get("HIMPC_DATA")
     if not raw:
         raise DataError(
-            "no data root: pass --data-root DIR or set HIMPC_DATA=DIR, where DIR holds kgbd/KGBD.tar.gz "
+            "no data root: pass --data DIR or set HIMPC_DATA=DIR, where DIR holds kgbd/KGBD.tar.gz "
             "(the KGBD archive, read as is) or the authors' Datasets/ folder. "
-            "`himpc data fetch --data-root DIR` downloads KGBD from github.com/Vortander/KinectGait.")
+            "`himpc data fetch --data DIR` downloads KGBD from github.com/Vortander/KinectGait.")
     root = Path(raw).expanduser()
     if not root.is_dir():
         raise DataError(f"data root {root} is not a folder; put KGBD.tar.gz at {root}/kgbd/KGBD.tar.gz "

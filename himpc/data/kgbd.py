@@ -331,7 +331,7 @@ def fetch_kgbd(dest_dir: PathLike, progress: bool = True) -> Path:
         raise DataError(
             f"could not download KGBD from {KGBD_URL} ({err}). Without network access, copy the "
             f"KGBD archive to {dest} (reference KGBD.tar.gz sha256 {KGBD_SHA256}) and point "
-            "--data-root / HIMPC_DATA at its parent folder") from err
+            "--data / HIMPC_DATA at its parent folder") from err
     os.replace(tmp, dest)
     digest = h.hexdigest()
     dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n")

@@ -1,0 +1,74 @@
+"""Run the experiments a notebook shows, reusing finished runs.
+
+:func:`ensure_row_runs` trains (or evaluates a baseline for) one row of a paper table on the
+given splits into ``<root>/<run_name>/split<seed>``; a split whose ``result.json`` already holds
+the same configuration is skipped, so an interrupted notebook picks up where it stopped.
+:func:`train_with_snapshots` trains one run epoch by epoch and keeps a checkpoint of every
+epoch for the HSM inspector.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from .baseline_eval import run_baseline
+from .config import make_config
+from .engine import train
+from .report import _group_key, run_name
+
+log = logging.getLogger("himpc.experiments")
+
+
+def _same(result_file: Path, res_like: dict) -> bool:
+    try:
+        return _group_key(json.loads(result_file.read_text())) == _group_key(res_like)
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def ensure_row_runs(ours: Mapping[str, Any], root: str | Path, splits: Sequence[int], data: Optional[str] = None,
+                    command: str = "", **overrides: Any) -> Path:
+    """Results of one paper row (``ours`` entry of ``paper_results.yaml``) on ``splits``; returns its folder."""
+    folder = Path(root) / run_name(ours)
+    over = dict(overrides)
+    over.update(ours.get("set") or {})
+    for s in splits:
+        out = folder / f"split{s}"
+        if "baseline" in ours:
+            cfg = make_config(None, split_seed=s, **over)
+            like = {"kind": "baseline", "baseline": ours["baseline"], "config": cfg.to_dict()}
+            if not _same(out / "result.json", like):
+                run_baseline(ours["baseline"], cfg, data, out, command=command or f"himpc baseline --method {ours['baseline']}")
+        else:
+            cfg = make_config(ours["preset"], split_seed=s, **over)
+            like = {"kind": "train", "config": cfg.to_dict()}
+            if not _same(out / "result.json", like):
+                if (out / "result.json").exists():      # another config: keep it aside, never mix
+                    aside = out.with_name(out.name + ".old")
+                    shutil.rmtree(aside, ignore_errors=True)
+                    out.rename(aside)
+                    log.warning("%s held another configuration; moved to %s", out, aside)
+                train(cfg, data, out, progress=False, command=command or f"himpc train --preset {ours['preset']}")
+    return folder
+
+
+def train_with_snapshots(preset: str, out: str | Path, data: Optional[str] = None, **overrides: Any) -> list[Path]:
+    """Train ``preset`` epoch by epoch into ``out``, copying ``checkpoint.pt`` to ``epoch<N>.pt`` after each.
+
+    Finished epochs are reused (the engine resumes from its checkpoint).
+    """
+    out = Path(out)
+    cfg = make_config(preset, **overrides)
+    snaps = []
+    for e in range(1, cfg.epochs + 1):
+        snap = out / "snapshots" / f"epoch{e}.pt"
+        if not snap.exists():
+            train(cfg.replace(epochs=e), data, out, progress=False, command=f"train_with_snapshots({preset!r})")
+            snap.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(out / "checkpoint.pt", snap)
+        snaps.append(snap)
+    return snaps

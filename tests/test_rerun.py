@@ -1,0 +1,54 @@
+"""himpc rerun: parameter slugs, grids, skip-when-done, failures named with notebook, parameters and cell."""
+
+import json
+
+import pytest
+
+from himpc import rerun as rr
+from himpc.cli import main
+
+
+def test_slug_is_stable_and_file_safe():
+    assert rr.slug({}) == "default"
+    s = rr.slug({"b": 2, "a": "x/y z"})
+    assert s == rr.slug({"a": "x/y z", "b": 2}) and "/" not in s and " " not in s
+    long = rr.slug({"eps_grid": list(range(50))})
+    assert len(long) <= 80 and long != rr.slug({"eps_grid": list(range(51))})
+
+
+def test_grid_expansion_and_unknown_parameters(tmp_path):
+    assert rr._expand({"grid": {"a": [1, 2], "b": [3]}, "c": 0}) == [{"c": 0, "a": 1, "b": 3}, {"c": 0, "a": 2, "b": 3}]
+    grid = tmp_path / "g.yaml"
+    grid.write_text(json.dumps({"notebooks": {"01_skeletons_hierarchy": {"grid": {"max_frames": [5, 6]}}}}))
+    jobs = rr.plan(rr.load_profile(str(grid)), tmp_path)
+    assert [j.params["max_frames"] for j in jobs] == [5, 6] and jobs[0].output != jobs[1].output
+    grid.write_text(json.dumps({"notebooks": {"01_skeletons_hierarchy": [{"no_such": 1}]}}))
+    with pytest.raises(ValueError, match="unknown parameter"):
+        rr.plan(rr.load_profile(str(grid)), tmp_path)
+    with pytest.raises(FileNotFoundError, match="known: .*smoke"):
+        rr.load_profile("nope")
+
+
+def test_every_notebook_has_one_parameters_cell():
+    for stem in rr.BOOK_NOTEBOOKS:
+        nb = json.loads((rr.NOTEBOOKS / f"{stem}.ipynb").read_text())
+        tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+        assert len(tagged) == 1, stem
+        assert "results_dir" in rr.notebook_parameters(rr.NOTEBOOKS / f"{stem}.ipynb")
+
+
+@pytest.mark.slow
+def test_failure_is_reported_and_success_is_skipped(tmp_path, capsys):
+    from test_engine import synthetic_walks
+    data = synthetic_walks(tmp_path / "w.npz", persons=3, walks=4, frames=30)
+    grid = tmp_path / "g.yaml"
+    grid.write_text(json.dumps({"notebooks": {"01_skeletons_hierarchy": [
+        {"dataset": f"npz:{data}", "max_frames": 4, "trim": 2, "max_persons": 0},
+        {"dataset": f"npz:{tmp_path}/missing.npz"}]}}))
+    args = ["rerun", "--profile", str(grid), "--results", str(tmp_path / "res"), "--jobs", "2", "--quiet"]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "1 executed, 0 skipped" in out and "FAILED 01_skeletons_hierarchy" in out
+    assert "missing.npz" in out and "at cell" in out and "load_dataset" in out
+    assert main(args) == 1                                   # the good one is skipped, the bad one retried
+    assert "0 executed, 1 skipped" in capsys.readouterr().out
