@@ -149,10 +149,30 @@ class Config:
     def replace(self, **kw: Any) -> "Config":
         return dataclasses.replace(self, **kw)
 
+    NON_MODEL_FIELDS = ("epochs", "device", "threads", "meta", "eval_every", "selection")
+
+    def model_differences(self, stored: dict) -> list[str]:
+        """Fields (that change the model or its data) where ``stored`` differs from this config.
+
+        A field missing from ``stored`` (written before the field existed) counts as its default,
+        since every new switch defaults to the earlier behaviour.
+        """
+        defaults = {f.name: f.default for f in fields(self) if f.default is not dataclasses.MISSING}
+        current = dataclasses.asdict(self)
+        diff = []
+        for k, v in current.items():
+            if k in self.NON_MODEL_FIELDS:
+                continue
+            old = stored.get(k, defaults.get(k))
+            if isinstance(v, tuple):
+                old = tuple(old) if old is not None else old
+            if old != v:
+                diff.append(k)
+        return sorted(diff)
+
     def model_hash(self) -> str:
         """Hash of every field that changes the model or its training data (not epochs / device)."""
-        skip = {"epochs", "device", "threads", "meta", "eval_every", "selection"}
-        d = {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+        d = {k: v for k, v in dataclasses.asdict(self).items() if k not in self.NON_MODEL_FIELDS}
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

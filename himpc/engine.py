@@ -157,11 +157,8 @@ class Trainer:
         if not self.ckpt_path.exists():
             return False
         state = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
-        if state.get("model_hash") != self.cfg.model_hash():
-            old = state.get("config", {})
-            diff = sorted(k for k, v in self.cfg.to_dict().items()
-                          if k not in ("epochs", "device", "threads", "meta", "eval_every", "selection", "resolved")
-                          and old.get(k) != v)
+        diff = self.cfg.model_differences(state.get("config", {}))
+        if diff:
             raise CheckpointMismatch(f"{self.ckpt_path} was written by another config (differs in {diff}); "
                                      "use another --out folder or --no-resume")
         self.model.load_state_dict(state["model"])

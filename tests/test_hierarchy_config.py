@@ -69,3 +69,14 @@ def test_config_defaults_and_presets():
         Config(levels="JJ")
     with pytest.raises(ValueError, match="unknown preset"):
         make_config("nope")
+
+
+def test_model_differences_treats_new_fields_as_defaults():
+    c = Config()
+    stored = c.to_dict()
+    assert c.model_differences(stored) == []
+    older = {k: v for k, v in stored.items() if k not in ("pseudo_labels", "knn_list_k1")}
+    assert c.model_differences(older) == []                     # written before those switches existed
+    assert c.replace(pseudo_labels="walk").model_differences(older) == ["pseudo_labels"]
+    assert c.replace(epochs=99, threads=1).model_differences(stored) == []
+    assert c.replace(hidden=64).model_differences(stored) == ["hidden"]
