@@ -172,37 +172,41 @@ class Trainer:
         return True
 
     # ------------------------------------------------------------------ one epoch
-    @torch.no_grad()
-    def recluster(self) -> tuple[torch.Tensor, dict, dict, float, dict]:
-        """Encode every training clip, cluster each level (DBSCAN on Jaccard), update prototypes."""
-        t0 = time.perf_counter()
-        v = encode(self.model, self.x_train, self.device, kind="encoder")          # [L, N, h]
+    def pseudo_labels(self, v: torch.Tensor) -> torch.Tensor:
+        """Pseudo labels [L, N] (-1 = outlier): DBSCAN on Jaccard distances per level (Alg. 1), or
+        fixed classes (``walk``: tracklets; ``identity``: true labels, a supervised diagnostic)."""
+        cfg = self.cfg
+        if cfg.pseudo_labels != "dbscan":
+            key = self.split.train.walk if cfg.pseudo_labels == "walk" else self.split.train.person
+            ids = torch.from_numpy(np.unique(key, return_inverse=True)[1].astype(np.int64))
+            return ids.expand(v.shape[0], -1).clone()
         labels = torch.full(v.shape[:2], -1, dtype=torch.long)
-        clusters, outliers, purity = {}, {}, {}
-        truth = self.split.train.person
-        if self.cfg.pseudo_labels in ("walk", "identity"):   # tracklet classes / supervised diagnostic
-            key = self.split.train.walk if self.cfg.pseudo_labels == "walk" else self.split.train.person
-            walk_ids = torch.from_numpy(np.unique(key, return_inverse=True)[1].astype(np.int64))
-            labels[:] = walk_ids
-            n = int(walk_ids.max()) + 1
-            for name in self.cfg.levels:
-                clusters[name], outliers[name] = n, 0
-                purity[name] = round(cluster_purity(walk_ids.numpy(), truth), 4)
-            self.protos.update(v.to(self.device), labels.to(self.device))
-            return labels, clusters, outliers, time.perf_counter() - t0, purity
-        for lv, name in enumerate(self.cfg.levels):
-            res = cluster_features(v[lv], eps=self.cfg.dbscan_eps, min_samples=self.cfg.dbscan_min_samples,
-                                   k1=self.cfg.k1, k2=self.cfg.k2, normalize=self.cfg.jaccard_normalize,
-                                   rank_width=self.cfg.k1 if self.cfg.knn_list_k1 else None)
+        for lv, name in enumerate(cfg.levels):
+            res = cluster_features(v[lv], eps=cfg.dbscan_eps, min_samples=cfg.dbscan_min_samples,
+                                   k1=cfg.k1, k2=cfg.k2, normalize=cfg.jaccard_normalize,
+                                   rank_width=cfg.k1 if cfg.knn_list_k1 else None)
             labels[lv] = torch.from_numpy(np.asarray(res.labels, dtype=np.int64))
-            clusters[name], outliers[name] = int(res.num_clusters), int(res.num_outliers)
-            purity[name] = round(cluster_purity(np.asarray(res.labels), truth), 4)
             if res.num_clusters < 2:
                 log.warning("level %s: DBSCAN found %d cluster(s); the level sits out this epoch "
-                            "(eps=%.2f, min_samples=%d)", name, res.num_clusters,
-                            self.cfg.dbscan_eps, self.cfg.dbscan_min_samples)
-        if self.cfg.inlier_all_levels:                    # the authors' code: inlier at every level
+                            "(eps=%.2f, min_samples=%d)", name, res.num_clusters, cfg.dbscan_eps,
+                            cfg.dbscan_min_samples)
+        if cfg.inlier_all_levels:                         # the authors' code: inlier at every level
             labels[:, (labels < 0).any(0)] = -1
+        return labels
+
+    @torch.no_grad()
+    def recluster(self) -> tuple[torch.Tensor, dict, dict, float, dict]:
+        """Encode every training clip, assign pseudo labels per level, update the prototypes (Eq. 2)."""
+        t0 = time.perf_counter()
+        v = encode(self.model, self.x_train, self.device, kind="encoder")          # [L, N, h]
+        labels = self.pseudo_labels(v)
+        truth = self.split.train.person
+        clusters, outliers, purity = {}, {}, {}
+        for lv, name in enumerate(self.cfg.levels):
+            lab = labels[lv].numpy()
+            clusters[name] = int(np.unique(lab[lab >= 0]).size)
+            outliers[name] = int((lab < 0).sum())
+            purity[name] = round(cluster_purity(lab, truth), 4)
         self.protos.update(v.to(self.device), labels.to(self.device))
         return labels, clusters, outliers, time.perf_counter() - t0, purity
 
