@@ -8,7 +8,6 @@ the ``official-code`` bundle of switches.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import shlex
@@ -84,7 +83,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .engine import train
-    from .results import aggregate, format_row
     results = []
     for s in _seeds(args.splits):
         cfg = _config(args, split_seed=s)

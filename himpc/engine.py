@@ -63,6 +63,11 @@ def level_dims(clips: ClipSet, levels: str) -> list[int]:
     return [p.shape[-2] * 3 for p in parts]
 
 
+def build_model(cfg: Config, train: ClipSet) -> HiMPCModel:
+    """The untrained model of ``cfg`` for the level widths of ``train``'s layout."""
+    return HiMPCModel(level_dims(train, cfg.levels), cfg.hidden, cfg.heads, cfg.meta_heads, cfg.head_init)
+
+
 @torch.no_grad()
 def encode(model: HiMPCModel, x: torch.Tensor, device: torch.device, kind: str = "meta",
            batch: int = 4096) -> torch.Tensor:
@@ -131,8 +136,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
         self.x_train = level_inputs(split.train, cfg.levels)
-        self.model = HiMPCModel(level_dims(split.train, cfg.levels), cfg.hidden, cfg.heads,
-                                cfg.meta_heads, cfg.head_init).to(self.device)
+        self.model = build_model(cfg, split.train).to(self.device)
         self.protos = Prototypes(len(cfg.levels), cfg.hidden).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.history: list[EpochLog] = []
@@ -163,8 +167,7 @@ class Trainer:
                                      "use another --out folder or --no-resume")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
-        for k, v in state.get("prototypes", {}).items():       # shapes vary with the cluster count
-            setattr(self.protos, k, v.to(self.device))
+        self.protos.load_buffers(state.get("prototypes", {}))
         self.labels = state.get("pseudo_labels")
         self.history = [EpochLog(**h) for h in json.loads(state["history"])]
         self.start_epoch = int(state["epoch"]) + 1

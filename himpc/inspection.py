@@ -20,7 +20,7 @@ import torch
 
 from .config import Config
 from .data.protocols import ClipSplit
-from .engine import encode, level_dims, level_inputs
+from .engine import build_model, encode, level_inputs
 from .model import HiMPCModel, Prototypes
 from .objective import batch_loss
 from .splits import build_split
@@ -70,13 +70,11 @@ def load_run(run_dir: str | Path, data_root: Optional[str] = None, device: str =
     cfg = Config.from_dict(state["config"])
     split = split if split is not None else build_split(cfg, data_root)
     x = level_inputs(split.train, cfg.levels)
-    model = HiMPCModel(level_dims(split.train, cfg.levels), cfg.hidden, cfg.heads, cfg.meta_heads,
-                       cfg.head_init).to(device)
+    model = build_model(cfg, split.train).to(device)
     model.load_state_dict(state["model"])
     model.eval()
     protos = Prototypes(len(cfg.levels), cfg.hidden).to(device)
-    for k, v in state.get("prototypes", {}).items():
-        setattr(protos, k, v.to(device))
+    protos.load_buffers(state.get("prototypes", {}))
     labels = state.get("pseudo_labels")
     if labels is None:
         raise RunError(f"{ckpt} has no pseudo labels (written before the first epoch finished?)")

@@ -124,6 +124,12 @@ class Prototypes(nn.Module):
         self.protos = protos / sizes.clamp(min=1.0)[..., None]
         self.active = torch.tensor([c >= 2 for c in counts], device=instances.device)
 
+    def load_buffers(self, buffers: dict) -> None:
+        """Restore saved ``protos`` / ``mask`` / ``active`` (their shapes vary with the cluster count)."""
+        device = self.protos.device
+        for k, v in buffers.items():
+            setattr(self, k, v.to(device))
+
     @property
     def num_prototypes(self) -> list[int]:
         return [int(m.sum().item()) for m in self.mask]

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-import numpy as np
 
 from .config import Config
 from .results import aggregate
@@ -273,7 +272,3 @@ def overview_markdown(roots: Sequence[str | Path]) -> str:
     lines.append(f"{len(rows)} result files, {total / 3600:.2f} hours of computation in all.")
     return "\n".join(lines)
 
-
-def mean_std(values: Iterable[float]) -> tuple[float, float]:
-    v = np.asarray(list(values), dtype=float)
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0

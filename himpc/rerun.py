@@ -25,9 +25,7 @@ import concurrent.futures as cf
 import hashlib
 import itertools
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import time
