@@ -2,11 +2,16 @@
 
 Prints seconds per step and the speed-up ratio; the two must give the same loss.
 Usage: python benchmarks/bench_train_step.py [--clusters 1300] [--batch 256] [--device cpu]
+       python benchmarks/bench_train_step.py --compare-cpu-tuning   (himpc/cpu.py on vs off)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import subprocess
+import sys
 import time
 
 import torch
@@ -49,7 +54,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--compare-cpu-tuning", action="store_true",
+                    help="run twice in fresh processes, HIMPC_CPU_TUNING=0 and 1, and print the ratio")
     a = ap.parse_args()
+    if a.compare_cpu_tuning:
+        compare_cpu_tuning()
+        return
     torch.manual_seed(0)
     dev = torch.device(a.device)
     cfg = make_config("hi-mpch")
@@ -82,6 +92,18 @@ def main() -> None:
     print(f"device {dev}, B={a.batch}, F={cfg.seq_len}, C={a.clusters}, h={cfg.hidden}, M={cfg.heads}, L=3")
     print(f"batched step {t_b:.3f} s | looped step {t_l:.3f} s | speed-up x{t_l / t_b:.2f} | "
           f"loss {l_b:.5f} vs {l_l:.5f}")
+
+
+def compare_cpu_tuning() -> None:
+    """The batched step in two fresh processes: CPU tuning off, then on (see himpc/cpu.py)."""
+    args = [a for a in sys.argv[1:] if a != "--compare-cpu-tuning"]
+    times = {}
+    for flag in ("0", "1"):
+        out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True,
+                             env={**os.environ, "HIMPC_CPU_TUNING": flag}).stdout
+        times[flag] = float(re.search(r"batched step ([0-9.]+) s", out).group(1))
+        print(f"HIMPC_CPU_TUNING={flag}: batched step {times[flag]:.3f} s")
+    print(f"speed-up from himpc/cpu.py: x{times['0'] / times['1']:.2f}")
 
 
 if __name__ == "__main__":

@@ -20,13 +20,16 @@ def prototype_logits(queries: torch.Tensor, protos: torch.Tensor, proto_mask: to
     queries [L, M, B, (F,) h], protos [L, M, C, h], proto_mask [L, C] -> [L, M, B, (F,) C];
     padded prototypes get -inf-like logits.
     """
+    queries = queries / tau                      # scale the [.., h] side: cheaper than [.., C]
     if queries.dim() == 5:
         logits = torch.einsum("lmbfh,lmch->lmbfc", queries, protos)
         mask = proto_mask[:, None, None, None, :]
     else:
         logits = torch.einsum("lmbh,lmch->lmbc", queries, protos)
         mask = proto_mask[:, None, None, :]
-    return (logits / tau).masked_fill(~mask, NEG_INF)
+    if bool(proto_mask.all()):
+        return logits
+    return logits.masked_fill_(~mask, NEG_INF)   # in place: the einsum backward does not need its output
 
 
 def _level_mean(per_level: torch.Tensor, level_weights: torch.Tensor) -> torch.Tensor:
