@@ -122,11 +122,12 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     paths = sorted(p for d in args.runs for p in Path(d).glob("**/split*/result.json"))
     if not paths:
         raise SystemExit(f"no split*/result.json under {', '.join(map(str, args.runs))}")
+    from .report import group_key
     results = load_results(paths)
-    hashes = {json.dumps({k: v for k, v in r["config"].items() if k not in ("split_seed", "threads", "device", "meta")},
-                         sort_keys=True) for r in results}
-    if len(hashes) > 1:
-        raise SystemExit("these runs differ in more than the split seed; refusing to average them")
+    keys = {group_key(r) for r in results}
+    if len(keys) > 1:
+        raise SystemExit(f"these runs differ in more than the split seed ({len(keys)} configurations, epoch "
+                         "budgets or baselines); refusing to average them")
     return _summarise(args.out, results)
 
 
@@ -183,8 +184,8 @@ def cmd_book(args: argparse.Namespace) -> int:
     from .rerun import assemble, build_book, records, report_outcomes, rerun
     if args.data:
         os.environ["HIMPC_DATA"] = str(Path(args.data).resolve())
-    if not args.no_run and not any(r.get("status") == "ok" for r in records(args.results)):
-        print(f"no executed notebooks under {args.results}: running the {args.profile!r} profile first")
+    if not args.no_run:           # finished notebooks of the same code version are skipped
+        print(f"running the {args.profile!r} profile into {args.results} (finished runs are reused)")
         code = report_outcomes(rerun(args.profile, args.results, jobs=args.jobs, progress=not args.quiet))
         if code:
             return code
@@ -236,9 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data folder (default: $HIMPC_DATA)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_rerun)
-    p = sub.add_parser("book", help="build the HTML book (running the smoke profile first if nothing ran yet)")
+    p = sub.add_parser("book", help="run the profile's notebooks that are not done yet (smoke by default), then build the HTML book")
     p.add_argument("--results", type=Path, default=Path("results/book"), help="results folder of `himpc rerun`")
-    p.add_argument("--profile", default="smoke", help="profile run when no results exist yet")
+    p.add_argument("--profile", default="smoke", help="profile whose notebooks the book shows")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--no-run", action="store_true", help="never run notebooks, only build")
     p.add_argument("--lenient", action="store_true", help="do not fail on warnings that hide broken content")

@@ -18,14 +18,14 @@ from typing import Any, Mapping, Optional, Sequence
 from .baseline_eval import run_baseline
 from .config import make_config
 from .engine import train
-from .report import _group_key, run_name
+from .report import group_key, run_name
 
 log = logging.getLogger("himpc.experiments")
 
 
 def _same(result_file: Path, res_like: dict) -> bool:
     try:
-        return _group_key(json.loads(result_file.read_text())) == _group_key(res_like)
+        return group_key(json.loads(result_file.read_text())) == group_key(res_like)
     except (OSError, ValueError, KeyError):
         return False
 
@@ -72,3 +72,18 @@ def train_with_snapshots(preset: str, out: str | Path, data: Optional[str] = Non
             shutil.copy(out / "checkpoint.pt", snap)
         snaps.append(snap)
     return snaps
+
+
+def cross_field_run(preset: str, out: str | Path, data: Optional[str], dataset: str, field: str,
+                    train_values: Sequence[str], eval_values: Sequence[str], **overrides: Any):
+    """Train ``preset`` on the walks whose ``field`` is in ``train_values`` (resuming a finished run),
+    then evaluate every pair of ``eval_values`` (Tables 4-5); returns a CrossFieldResult."""
+    from .crossfield import cross_field_matrix
+    from .inspection import load_run
+    if len(eval_values) < 2:
+        raise ValueError("give at least two evaluated values (probe / gallery)")
+    cfg = make_config(preset, dataset=dataset, protocol="by-field", by_field=field,
+                      probe_values=(str(eval_values[0]),), gallery_values=(str(eval_values[1]),),
+                      train_values=tuple(str(v) for v in train_values), **overrides)
+    train(cfg, data, Path(out), progress=False, command=f"cross_field_run({preset!r}, field={field!r})")
+    return cross_field_matrix(load_run(out, data), data, field, [str(v) for v in eval_values])

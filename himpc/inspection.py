@@ -20,7 +20,7 @@ import torch
 
 from .config import Config
 from .data.protocols import ClipSplit
-from .engine import build_model, encode, level_inputs
+from .engine import LEVEL_LABEL, build_model, encode, level_inputs
 from .model import HiMPCModel, Prototypes
 from .objective import batch_loss
 from .splits import build_split
@@ -157,3 +157,24 @@ def head_agreement(sims: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray
             hit[lv] = (pred[lv][:, inl[lv]] == labels[lv][inl[lv]]).mean(axis=1)
             agree[lv] = (pred[lv][:, inl[lv]] == pred[lv][:1, inl[lv]]).all(axis=0).mean()
     return {"hit": hit, "agree": agree}
+
+
+def tsne_embeddings(run: LoadedRun, persons: int = 10, per_person: int = 40, part: str = "gallery",
+                    seed: int = 0, perplexity: float = 30.0) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """t-SNE (Fig. 8) of ``part`` clips of the first ``persons`` persons (at most ``per_person`` each):
+    raw skeletons, every level's representation and MSMR.  Returns ({name: [N, 2]}, person labels)."""
+    from sklearn.manifold import TSNE
+    clips = getattr(run.split, part)
+    rng = np.random.default_rng(seed)
+    chosen = sorted(set(clips.person.tolist()))[:persons]
+    idx = np.concatenate([rng.permutation(np.flatnonzero(clips.person == p))[:per_person] for p in chosen])
+    x = level_inputs(clips, run.cfg.levels)[:, torch.as_tensor(idx)]
+    feats = encode(run.model, x, next(run.model.parameters()).device, "meta")
+    reps = {"raw skeletons": clips.clips[idx].reshape(len(idx), -1)}
+    for lv, name in enumerate(run.levels):
+        reps[f"{LEVEL_LABEL[name]} level"] = feats[lv].numpy()
+    reps["MSMR (Eq. 10)"] = HiMPCModel.msmr(feats).numpy()
+    perp = float(min(perplexity, max(2.0, (len(idx) - 1) / 3)))
+    out = {k: TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(v.astype(np.float64))
+           for k, v in reps.items()}
+    return out, clips.person[idx]

@@ -5,19 +5,25 @@
   :func:`himpc.baseline_eval.run_baseline`; results are grouped by configuration (everything
   but the split seed), so runs of an older or a smoke configuration are never averaged with
   the others: each group is its own row, labelled with what it was.
-* Run folders follow one naming rule, :func:`run_name`: ``<preset>`` or ``baseline-<name>``,
+* A paper row is matched to measured groups by configuration, not by folder name
+  (:func:`config_matches`): every field must equal the row's configuration, except the
+  "scale" fields (h, M, persons, clip cap) which may also take the values of a cut-down
+  (smoke) scale the notebook names.  The epoch budget is free and shown with each row.
+* Runs are written to folders named by :func:`run_name`: ``<preset>`` or ``baseline-<name>``,
   then ``-<field><value>`` for every override, e.g. ``hi-mpch-heads16``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 
-from .config import Config
+from .config import Config, make_config
 from .results import aggregate
 
 PAPER_FILE = Path(__file__).resolve().parent.parent / "book" / "paper_results.yaml"
@@ -30,8 +36,10 @@ def load_paper(path: Optional[str | Path] = None) -> dict:
     return yaml.safe_load(Path(path or PAPER_FILE).read_text())
 
 
-def paper_table(no: int, path: Optional[str | Path] = None) -> dict:
-    return load_paper(path)["tables"][f"table{no}"]
+def paper_table(no: int | str, path: Optional[str | Path] = None) -> dict:
+    """``paper_table(3)`` -> Table 3; ``paper_table("figure5")`` -> the rows measured for Fig. 5."""
+    key = no if isinstance(no, str) else f"table{no}"
+    return load_paper(path)["tables"][key]
 
 
 def run_name(ours: Mapping[str, Any]) -> str:
@@ -62,11 +70,12 @@ class Measured:
     devices: list[str]
     commits: list[str]
     scope: str = ""                   # "full data" or what was cut (smoke)
+    baseline: str = ""                # which baseline, for kind == "baseline"
     notes: list[str] = field(default_factory=list)
 
     @property
     def splits(self) -> list[int]:
-        return list(self.agg["split_seeds"])
+        return sorted(self.agg["split_seeds"])
 
     def value(self, level: str, metric: str) -> Optional[dict]:
         return self.agg.get(level, {}).get(metric)
@@ -78,16 +87,65 @@ class Measured:
         return f"{v['mean']:.1f} ± {v['std']:.1f}" if self.agg["runs"] > 1 else f"{v['mean']:.1f}"
 
 
-def _group_key(res: dict) -> str:
+def result_config(res: Mapping[str, Any]) -> Config:
+    """The :class:`Config` stored in a result file (``resolved`` values dropped)."""
     cfg = dict(res["config"])
     cfg.pop("resolved", None)
-    c = Config.from_dict(cfg).replace(split_seed=0)
+    return Config.from_dict(cfg)
+
+
+def group_key(res: Mapping[str, Any]) -> str:
+    """Results with the same key differ only in their split seed and may be averaged.
+
+    The key holds the kind (train or which baseline), the epoch budget, the model selection
+    rule and :meth:`Config.model_hash` of everything else.
+    """
+    c = result_config(res)
     extra = res.get("baseline", "") if res.get("kind") == "baseline" else f"epochs={c.epochs}"
-    return f"{res.get('kind', 'train')}:{extra}:{c.model_hash()}"
+    same = json.dumps(_comparable(c), sort_keys=True, default=str)     # eps None == the dataset's eps
+    return f"{res.get('kind', 'train')}:{extra}:{hashlib.sha256(same.encode()).hexdigest()[:16]}"
+
+
+
+SCALE_FIELDS = ("hidden", "heads", "max_persons", "max_train_clips")
+FREE_FIELDS = Config.NON_MODEL_FIELDS + ("split_seed",)
+
+
+def _comparable(cfg: Config) -> dict:
+    d = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in FREE_FIELDS}
+    d["eps"], d["min_samples"] = cfg.dbscan_eps, cfg.dbscan_min_samples      # None means the dataset's value
+    d["selection"] = cfg.selection
+    return d
+
+
+def row_config(ours: Mapping[str, Any], **overrides: Any) -> Config:
+    """The configuration of a paper row's ``ours`` entry (overrides first, the row's ``set`` wins)."""
+    over = {k: v for k, v in overrides.items() if k in {f.name for f in dataclasses.fields(Config)}}
+    over.update(ours.get("set") or {})
+    return make_config(ours.get("preset"), **over)
+
+
+def config_matches(stored: Config, row: Config, scales: Sequence[Mapping[str, Any]] = (),
+                   fixed: Sequence[str] = ()) -> bool:
+    """Whether a run with config ``stored`` measures the row ``row``.
+
+    Every field must be equal, except epochs / threads / device (free) and the
+    :data:`SCALE_FIELDS`: those not in ``fixed`` (the fields the row sets itself) must, together,
+    equal either the row's values or one of ``scales`` (a cut-down setting such as smoke's).
+    """
+    got, want = _comparable(stored), _comparable(row)
+    if any(got.get(k) != v for k, v in want.items() if k not in SCALE_FIELDS or k in fixed):
+        return False
+    free = [k for k in SCALE_FIELDS if k not in fixed]
+    return any(all(got.get(k) == sc.get(k, want[k]) for k in free) for sc in [{}, *scales])
 
 
 def _scope(cfg: Mapping[str, Any]) -> str:
     cut = []
+    if cfg.get("hidden", 256) != 256:
+        cut.append(f"h {cfg['hidden']}")
+    if cfg.get("heads", 8) != 8:
+        cut.append(f"M {cfg['heads']}")
     if cfg.get("max_persons"):
         cut.append(f"first {cfg['max_persons']} persons")
     if cfg.get("max_train_clips"):
@@ -106,7 +164,7 @@ def collect(folder: str | Path, name: Optional[str] = None) -> list[Measured]:
     for f in files:
         try:
             res = json.loads(f.read_text())
-            key = _group_key(res)
+            key = group_key(res)
         except (OSError, ValueError, KeyError) as err:
             groups.setdefault(f"unreadable:{f}", []).append((f, {"error": str(err)}))
             continue
@@ -132,7 +190,7 @@ def collect(folder: str | Path, name: Optional[str] = None) -> list[Measured]:
             epochs=results[0].get("epochs"), seconds=[float(r.get("seconds_total") or 0) for r in results],
             devices=sorted({str(r.get("device") or r.get("environment", {}).get("processor", "?")) for r in results}),
             commits=sorted({r.get("environment", {}).get("git_commit", "unknown") for r in results}),
-            scope=_scope(cfg), notes=notes))
+            scope=_scope(cfg), baseline=results[0].get("baseline", ""), notes=notes))
     if len(out) > 1:
         for m in out:
             m.notes.append(f"{folder} holds {len(out)} configurations; each is reported separately, never averaged together")
@@ -146,15 +204,20 @@ def environment_of(m: Measured) -> dict:
 
 
 # ----------------------------------------------------------------------------- paper vs ours
-def comparison_rows(table_no: int, dataset: str, roots: Sequence[str | Path], metrics: Optional[Sequence[str]] = None,
-                    only_ours: bool = False, paper_path: Optional[str | Path] = None) -> list[dict]:
+def comparison_rows(table_no: int | str, dataset: str, roots: Sequence[str | Path], metrics: Optional[Sequence[str]] = None,
+                    only_ours: bool = False, paper_path: Optional[str | Path] = None,
+                    scales: Sequence[Mapping[str, Any]] = ()) -> list[dict]:
     """Rows for one dataset of a paper table: each quoted row, then every measured group beside it.
 
+    Measured groups are found anywhere under ``roots`` by configuration (:func:`config_matches`);
+    ``scales`` names cut-down settings (e.g. the smoke profile's ``{hidden: 32, heads: 2,
+    max_persons: 4}``) whose runs are shown too, labelled with their scope.
     A row is ``{"label", "source": "paper" | "ours", "table", <metric>: value or {"mean","std"}, ...}``;
     measured rows add ``splits``, ``scope``, ``epochs``, ``command``, ``folder``.
     """
     tab = paper_table(table_no, paper_path)
     metrics = list(metrics or tab["metrics"])
+    groups = [m for root in roots if Path(root).is_dir() for m in collect(root)]
     rows: list[dict] = []
     for r in tab["rows"]:
         ours = r.get("ours")
@@ -162,27 +225,42 @@ def comparison_rows(table_no: int, dataset: str, roots: Sequence[str | Path], me
             continue
         label = r["method"]
         vals = r["values"].get(dataset, {})
-        rows.append({"label": label, "source": "paper", "table": table_no,
-                     **{m: vals.get(m) for m in metrics}})
+        if tab.get("quoted", True):          # figures without numbers in the paper: ours only
+            rows.append({"label": label, "source": "paper", "table": table_no,
+                         **{m: vals.get(m) for m in metrics}})
         if not ours:
             continue
-        level = ours.get("level", "msmr")
-        found = False
-        for root in roots:
-            folder = Path(root) / run_name(ours)
-            if not folder.is_dir():
-                continue
-            for m in collect(folder):
-                found = True
-                rows.append({"label": label, "source": "ours", "table": table_no, "level": level,
-                             **{k: m.value(level, k) for k in metrics}, "splits": m.splits,
-                             "scope": m.scope, "epochs": m.epochs, "command": m.commands[0] if m.commands else "",
-                             "folder": str(folder), "notes": m.notes, "measured": m})
-        if not found:
-            rows.append({"label": label, "source": "ours", "table": table_no, "level": level,
-                         **{k: None for k in metrics}, "splits": [], "scope": "not run yet",
-                         "epochs": None, "command": "", "folder": run_name(ours), "notes": []})
+        rows.extend(measured_rows(ours, groups, label, table_no, metrics, dataset=dataset, scales=scales))
     return rows
+
+
+def matching_groups(ours: Mapping[str, Any], groups: Sequence[Measured], dataset: str = "KGBD",
+                    scales: Sequence[Mapping[str, Any]] = ()) -> list[Measured]:
+    """The measured groups whose kind and configuration are those of a paper row's ``ours`` entry."""
+    want = row_config(ours, dataset=dataset)
+    kind = "baseline" if "baseline" in ours else "train"
+    out = []
+    for m in groups:
+        if m.kind != kind or (kind == "baseline" and m.baseline != ours["baseline"]):
+            continue
+        if config_matches(result_config({"config": m.config}), want, scales, fixed=list(ours.get("set") or {})):
+            out.append(m)
+    return out
+
+
+def measured_rows(ours: Mapping[str, Any], groups: Sequence[Measured], label: str, table_no: Optional[int],
+                  metrics: Sequence[str], dataset: str = "KGBD", scales: Sequence[Mapping[str, Any]] = ()) -> list[dict]:
+    """One row per matching group (or one 'not run yet' row)."""
+    level = ours.get("level", "msmr")
+    rows = [{"label": label, "source": "ours", "table": table_no, "level": level,
+             **{k: m.value(level, k) for k in metrics}, "splits": m.splits,
+             "scope": m.scope, "epochs": m.epochs, "command": m.commands[0] if m.commands else "",
+             "folder": str(Path(m.paths[0]).parent.parent), "notes": m.notes, "measured": m}
+            for m in matching_groups(ours, groups, dataset, scales)]
+    rows.sort(key=lambda r: (r["scope"] != "full data", -(r["epochs"] or 0)))
+    return rows or [{"label": label, "source": "ours", "table": table_no, "level": level,
+                     **{k: None for k in metrics}, "splits": [], "scope": "not run yet",
+                     "epochs": None, "command": "", "folder": run_name(ours), "notes": []}]
 
 
 def _fmt(v: Any) -> str:
@@ -199,11 +277,12 @@ def comparison_markdown(rows: Sequence[dict], metrics: Sequence[str]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         if r["source"] == "paper":
-            src, splits, scope = f"paper, Table {r['table']} (quoted)", "", ""
+            where = f"Table {r['table']}" if isinstance(r["table"], int) else str(r["table"])
+            src, splits, scope = f"paper, {where} (quoted)", "", ""
         else:
             src = "ours (measured)"
             splits = ",".join(str(s) for s in r["splits"]) or "—"
-            scope = r["scope"] + (f", {r['epochs']} epochs" if r.get("epochs") else "")
+            scope = r["scope"] + (f", {r['epochs']} epoch{'s' if r['epochs'] != 1 else ''}" if r.get("epochs") else "")
         lines.append("| " + " | ".join([r["label"], src] + [_fmt(r.get(m)) for m in metrics] + [splits, scope]) + " |")
     return "\n".join(lines)
 
@@ -272,3 +351,32 @@ def overview_markdown(roots: Sequence[str | Path]) -> str:
     lines.append(f"{len(rows)} result files, {total / 3600:.2f} hours of computation in all.")
     return "\n".join(lines)
 
+
+
+# ----------------------------------------------------------------------------- Tables 4-5
+def quoted_pair_matrix(table_no: int, dataset: str, method: str, metric: str, values: Sequence[str]) -> "np.ndarray":
+    """A quoted [probe, gallery] matrix (Table 4: keys ``'<probe>-<gallery>'``); NaN where not published."""
+    import numpy as np
+    tab = paper_table(table_no)
+    row = next(r for r in tab["rows"] if r["method"] == method)
+    vals = row["values"][dataset]
+    out = np.full((len(values), len(values)), np.nan)
+    for i, p in enumerate(values):
+        for j, g in enumerate(values):
+            v = vals.get(f"{p}-{g}", {}).get(metric)
+            out[i, j] = np.nan if v is None else v
+    return out
+
+
+def conditions_markdown(table_no: int, dataset: str, metrics: Sequence[str] = METRICS) -> str:
+    """Table 5 style: one column group per probe-gallery condition, quoted, with method flags."""
+    tab = paper_table(table_no)
+    conds = tab["conditions"]
+    head = ["method"] + [f"{c} {m}" for c in conds for m in metrics]
+    lines = [f"_Quoted from the paper (Table {table_no}); not measured here. ♣ appearance-based, ‡ supervised._", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in tab["rows"]:
+        name = ("‡" if r.get("supervised") else "") + r["method"] + (" ♣" if r.get("appearance_based") else "")
+        vals = r["values"][dataset]
+        lines.append("| " + " | ".join([name] + [_fmt(vals[c].get(m)) for c in conds for m in metrics]) + " |")
+    return "\n".join(lines)

@@ -248,8 +248,7 @@ def report_outcomes(outcomes: list[Outcome], stream=None) -> int:
 
 
 # ----------------------------------------------------------------------------- the book
-BOOK_NOTEBOOKS = ("01_skeletons_hierarchy", "02_clustering", "03_meta_transformation", "04_hard_skeleton_mining",
-                  "05_main_results", "06_ablation")
+BOOK_NOTEBOOKS = tuple(sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
 # Warnings that mean content is missing or broken on a page.
 BROKEN = (r"unknown_mime_type", r"skipping unknown output mime type", r"image file not readable",
           r"Execution Failed", r"Couldn't find cache key", r"toc\.(not_found|excluded)", r"undefined label",

@@ -294,11 +294,12 @@ def hsm_heatmap_figure(delta: np.ndarray, levels: str, clip_labels: Sequence[str
     buttons = [dict(label=str(lab), method="restyle", args=[{"z": [z_of(lv, b) for lv in range(L)]},
                                                             list(range(L))])
                for b, lab in enumerate(clip_labels)]
-    fig.update_layout(title=title, height=360 + 12 * M, margin=dict(l=60, r=20, t=110, b=40),
-                      updatemenus=[dict(buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.32,
+    fig.update_layout(title=dict(text=title, y=0.98, yref="container", yanchor="top"), height=380 + 12 * M,
+                      margin=dict(l=60, r=20, t=130, b=40),
+                      updatemenus=[dict(buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.24,
                                         yanchor="top", showactive=True, active=0)],
                       annotations=list(fig.layout.annotations) + [
-                          dict(text="clip:", x=-0.05, xref="paper", y=1.29, yref="paper", showarrow=False,
+                          dict(text="clip:", x=-0.05, xref="paper", y=1.21, yref="paper", showarrow=False,
                                xanchor="right")])
     fig.update_yaxes(autorange="reversed")
     return fig
@@ -391,3 +392,53 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], caption: st
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return f'<table class="himpc-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def matrix_dropdown_figure(matrices: dict[str, np.ndarray], rows: Sequence[str], cols: Sequence[str],
+                           title: str = "", xaxis: str = "gallery", yaxis: str = "probe",
+                           zmax: float = 100.0) -> go.Figure:
+    """Heat maps of several [P, G] matrices (e.g. method x metric of Table 4), one shown at a time,
+    chosen with a dropdown that works in the static book.  NaN cells stay empty."""
+    if not matrices:
+        raise ValueError("no matrices to show")
+
+    def clean(m: np.ndarray) -> list:
+        return [[None if not math.isfinite(float(v)) else round(float(v), 2) for v in r] for r in np.asarray(m, float)]
+
+    names = list(matrices)
+    first = clean(matrices[names[0]])
+    fig = go.Figure(go.Heatmap(z=first, x=list(cols), y=list(rows), zmin=0.0, zmax=zmax, colorscale="Viridis",
+                               text=first, texttemplate="%{text}", hovertemplate=f"{yaxis} %{{y}}, {xaxis} %{{x}}: %{{z}}<extra></extra>"))
+    buttons = [dict(label=n, method="restyle", args=[{"z": [clean(matrices[n])], "text": [clean(matrices[n])]}, [0]])
+               for n in names]
+    fig.update_layout(title=title, height=460, margin=dict(l=70, r=20, t=110, b=50),
+                      xaxis_title=xaxis, yaxis_title=yaxis,
+                      updatemenus=[dict(buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.25,
+                                        yanchor="top", showactive=True, active=0)])
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    return fig
+
+
+def embedding_figure(points: dict[str, np.ndarray], labels: Sequence[str], title: str = "") -> go.Figure:
+    """2-D embeddings (e.g. t-SNE, Fig. 8) of several representations of the same clips, coloured by
+    person; a dropdown switches the representation (one trace per person, so the legend works)."""
+    names = list(points)
+    labels = np.asarray(labels).astype(str)
+    persons = sorted(set(labels.tolist()))
+    fig = go.Figure()
+    for p in persons:
+        xy = np.asarray(points[names[0]])[labels == p]
+        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=p, marker=dict(size=5)))
+    buttons = []
+    for n in names:
+        xy = np.asarray(points[n])
+        buttons.append(dict(label=n, method="restyle",
+                            args=[{"x": [xy[labels == p, 0].round(3).tolist() for p in persons],
+                                   "y": [xy[labels == p, 1].round(3).tolist() for p in persons]}]))
+    fig.update_layout(title=title, height=560, margin=dict(l=40, r=20, t=110, b=40),
+                      updatemenus=[dict(buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.18,
+                                        yanchor="top", showactive=True, active=0)])
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    return fig

@@ -56,6 +56,8 @@ def nb(stem: str, title: str, intro: str, params: str, cells: list[tuple[str, st
     out.append(p)
     for kind, src in cells:
         out.append(new_markdown_cell(src) if kind == "md" else new_code_cell(src))
+    for i, c in enumerate(out):              # stable ids: regenerating does not change unchanged notebooks
+        c["id"] = f"{stem[:2]}-{i:02d}"
     book = new_notebook(cells=out)
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     book.metadata["language_info"] = {"name": "python"}
@@ -106,7 +108,7 @@ display(HTML(viz.html_table(["part", "walks", "clips", "persons"],
 viz.split_overview_figure(split)"""),
          ("code", """\
 Path(results_dir).mkdir(parents=True, exist_ok=True)
-Path(results_dir, "outputs.json").write_text(json.dumps({"walks": int(ss.num_walks), "persons": len(persons),
+_ = Path(results_dir, "outputs.json").write_text(json.dumps({"walks": int(ss.num_walks), "persons": len(persons),
     "split": {k: split.info[k] for k in ("walks", "clips", "persons")}}, indent=1))""")]),
 
     "02_clustering": nb(
@@ -154,7 +156,7 @@ for lv, name in enumerate(run.levels):
     viz.heatmap_figure(pur, eps_grid, min_samples_grid, title=f"{viz.LEVEL_NAMES[name]} level: purity",
                        xaxis="eps", yaxis="min_samples").show()"""),
          ("code", """\
-Path(results_dir, "outputs.json").write_text(json.dumps({"run": str(run_dir), "eps_grid": eps_grid,
+_ = Path(results_dir, "outputs.json").write_text(json.dumps({"run": str(run_dir), "eps_grid": eps_grid,
     "min_samples_grid": min_samples_grid, "sweep": sweep, "history": run.history}, indent=1))""")]),
 
     "03_meta_transformation": nb(
@@ -184,7 +186,7 @@ for lv, name in enumerate(run.levels):
                              f"{int(run.labels[lv, clip])})", xaxis="meta-prototype", text_fmt=".1f",
                        colorscale="RdBu").show()"""),
          ("code", """\
-Path(results_dir, "outputs.json").write_text(json.dumps({"run": str(run_dir), "hit": agree["hit"].tolist(),
+_ = Path(results_dir, "outputs.json").write_text(json.dumps({"run": str(run_dir), "hit": agree["hit"].tolist(),
     "agree": agree["agree"].tolist()}, indent=1))""")]),
 
     "04_hard_skeleton_mining": nb(
@@ -241,7 +243,7 @@ for w in (w_person, w_clip, w_level, w_head, w_epoch):
 show()
 W.VBox([W.HBox([w_person, w_clip, w_level]), W.HBox([w_head, w_epoch]), out])"""),
          ("code", """\
-Path(results_dir, "outputs.json").write_text(json.dumps({"run": str(run_dir), "clips": idx.tolist(),
+_ = Path(results_dir, "outputs.json").write_text(json.dumps({"run": str(run_dir), "clips": idx.tolist(),
     "delta": np.where(np.isnan(delta), None, delta).tolist()}, indent=1))""")]),
 }
 
@@ -263,8 +265,9 @@ TRAIN_ROWS = """\
 from himpc import report
 from himpc.experiments import ensure_row_runs
 roots = ([train_root] if train_root else []) + list(results_roots)
+scale = dict(max_persons=max_persons, hidden=hidden, heads=heads)   # runs at this (smoke) scale are shown too
 if train_root:
-    over = dict(epochs=epochs, max_persons=max_persons, hidden=hidden, heads=heads, threads=threads, dataset=dataset)
+    over = dict(epochs=epochs, threads=threads, dataset=dataset, **scale)
     for ours in ROWS:
         ensure_row_runs(ours, train_root, splits, data, command=command, **over)"""
 
@@ -280,7 +283,7 @@ ROWS = [r["ours"] for r in report.paper_table(3)["rows"] if r.get("ours")] + [{"
      ("md", "## KGBD (Table 3)"),
      ("code", """\
 metrics = ["R1", "R5", "R10", "mAP"]
-rows = report.comparison_rows(3, "KGBD", roots, metrics)
+rows = report.comparison_rows(3, "KGBD", roots, metrics, scales=[scale])
 display(Markdown(report.comparison_markdown(rows, metrics)))"""),
      ("code", """\
 viz.metric_bar_figure([dict(r, source=r["source"] if r["source"] == "paper" else "ours") for r in rows
@@ -293,13 +296,13 @@ display(Markdown(report.quoted_only_markdown(2, ["BIWI-S", "BIWI-W", "IAS-A"], [
 display(Markdown(report.quoted_only_markdown(3, ["IAS-B", "KS20"], ["R1", "mAP"])))"""),
      ("code", """\
 Path(results_dir).mkdir(parents=True, exist_ok=True)
-Path(results_dir, "outputs.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "measured"} for r in rows], indent=1, default=str))""")])
+_ = Path(results_dir, "outputs.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "measured"} for r in rows], indent=1, default=str))""")])
 
 NOTEBOOKS["06_ablation"] = nb(
-    "06_ablation", "Ablation (Tables 6-7)",
+    "06_ablation", "Ablation (Table 6)",
     "Each component of the method switched on in turn (Table 6): raw skeletons, direct prototype "
     "contrast (DPC), meta-prototype contrast (MPC), the hierarchy with MSMR (Hi) and hard skeleton mining "
-    "(HSM); then each level alone (Table 7, from the same Hi-MPC and Hi-MPCh runs).",
+    "(HSM). Single levels (Table 7) are in the levels notebook.",
     RESULT_PARAMS,
     [("code", """\
 from himpc import report
@@ -308,23 +311,176 @@ ROWS = [r["ours"] for r in report.paper_table(6)["rows"]]"""),
      ("md", "## Table 6 on KGBD"),
      ("code", """\
 metrics = ["R1", "mAP"]
-rows = report.comparison_rows(6, "KGBD", roots, metrics)
+rows = report.comparison_rows(6, "KGBD", roots, metrics, scales=[scale])
 display(Markdown(report.comparison_markdown(rows, metrics)))"""),
      ("code", """\
 viz.metric_bar_figure([r for r in rows if r["source"] == "paper" or r["splits"]], metrics=metrics,
                       title="KGBD ablation: paper vs ours")"""),
-     ("md", "## Table 7 on KGBD: single levels vs MSMR"),
-     ("code", """\
-rows7 = report.comparison_rows(7, "KGBD", roots, metrics)
-display(Markdown(report.comparison_markdown(rows7, metrics)))"""),
      ("md", "Commands that produced the measured rows:"),
-     ("code", "display(Markdown(report.commands_markdown(rows + rows7)))"),
+     ("code", "display(Markdown(report.commands_markdown(rows)))"),
      ("md", "## Other datasets (quoted only)"),
      ("code", """\
 display(Markdown(report.quoted_only_markdown(6, ["BIWI-S", "BIWI-W", "IAS-A", "IAS-B", "KS20"])))"""),
      ("code", """\
 Path(results_dir).mkdir(parents=True, exist_ok=True)
-Path(results_dir, "outputs.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "measured"} for r in rows + rows7], indent=1, default=str))""")])
+_ = Path(results_dir, "outputs.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "measured"} for r in rows], indent=1, default=str))""")])
+
+
+def sweep_nb(stem: str, title: str, intro: str, tables: list[tuple[int | str, str]]) -> nbformat.NotebookNode:
+    """A notebook for paper tables/figures whose rows are configurations of one method (Tables 7-11,
+    Fig. 5-6): (re)run the rows, then paper (quoted) beside ours (measured) for each table."""
+    keys = ", ".join(repr(t) for t, _ in tables)
+    cells = [("code", f"""\
+from himpc import report
+TABLES = [{keys}]
+ROWS = [r["ours"] for t in TABLES for r in report.paper_table(t)["rows"] if r.get("ours")]"""),
+             ("code", TRAIN_ROWS)]
+    for t, heading in tables:
+        cells += [("md", f"## {heading}"),
+                  ("code", f"""\
+tab = report.paper_table({t!r})
+if tab.get("note"):
+    display(Markdown("_" + tab["note"] + "_"))
+rows = report.comparison_rows({t!r}, "KGBD", roots, ["R1", "mAP"], scales=[scale])
+display(Markdown(report.comparison_markdown(rows, ["R1", "mAP"])))
+viz.metric_bar_figure([r for r in rows if r["source"] == "paper" or r["splits"]], metrics=["R1", "mAP"],
+                      title=f"KGBD: {{tab['caption']}}").show()
+all_rows = globals().get("all_rows", []) + rows""")]
+    cells += [("md", "Commands that produced the measured rows:"),
+              ("code", "display(Markdown(report.commands_markdown(all_rows)))"),
+              ("md", "## Other datasets (quoted only)"),
+              ("code", "\n".join(f"display(Markdown(report.quoted_only_markdown({t}, "
+                                  f"['BIWI-S', 'BIWI-W', 'IAS-A', 'IAS-B', 'KS20'], ['R1', 'mAP'])))"
+                                  for t, _ in tables if isinstance(t, int))
+               or "display(Markdown('_The paper shows this figure as bar charts only; nothing to quote._'))"),
+              ("code", """\
+Path(results_dir).mkdir(parents=True, exist_ok=True)
+_ = Path(results_dir, "outputs.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "measured"} for r in all_rows], indent=1, default=str))""")]
+    return nb(stem, title, intro, RESULT_PARAMS, cells)
+
+
+NOTEBOOKS["07_levels"] = sweep_nb(
+    "07_levels", "Skeleton levels (Table 7, Fig. 5)",
+    "Each level alone against their combination (MSMR, Eq. 10). Table 7 evaluates the levels of the "
+    "jointly trained Hi-MPC / Hi-MPCh models; Fig. 5 trains a model on one level only.",
+    [(7, "Table 7: single levels vs MSMR, with and without HSM"), ("figure5", "Fig. 5: models trained on one level")])
+
+NOTEBOOKS["08_heads_embedding"] = sweep_nb(
+    "08_heads_embedding", "Meta-transformation heads M and embedding size h (Tables 8-9)",
+    "How many meta-transformation heads (Eq. 3-4) and how wide an embedding the method needs.",
+    [(8, "Table 8: heads M = 1, 4, 8, 16"), (9, "Table 9: embedding size h = 64, 128, 256, 512")])
+
+NOTEBOOKS["09_dbscan"] = sweep_nb(
+    "09_dbscan", "DBSCAN min_samples and eps (Tables 10-11)",
+    "The clustering that makes the pseudo labels (Alg. 1): minimum samples and maximum distance. "
+    "The clustering notebook shows what these do to the clusters themselves.",
+    [(10, "Table 10: min_samples = 1, 2, 3, 4"), (11, "Table 11: eps = 0.4, 0.6, 0.8, 1.0")])
+
+NOTEBOOKS["10_sequence_length"] = sweep_nb(
+    "10_sequence_length", "Sequence length F (Fig. 6)",
+    "Clips of F = 4, 6, 8, 10 frames. Longer clips mean fewer clips (the walks are cut without overlap), "
+    "so training set, gallery and probe all change with F.",
+    [("figure6", "Fig. 6: sequence length")])
+
+CROSS_PARAMS = """\
+data = None
+dataset = None           # a dataset with a per-walk view / condition field (npz:<file> or authors:<NAME>); None: quoted only
+field = "{field}"
+train_values = []        # values of `field` to train on (empty: every value not evaluated)
+eval_values = {values}
+preset = "hi-mpch"
+epochs = 30
+max_persons = 0
+hidden = 256
+heads = 8
+threads = 0
+results_dir = "results/book/{{stem}}\""""
+
+def cross_cells(missing: str) -> list[tuple[str, str]]:
+    """Tables 4-5: train once on some values of the field, measure every probe/gallery pair, save."""
+    return [("code", f"""\
+if dataset is None:
+    display(Markdown("_Not measured here: {missing} Set `dataset` (and `data`) to measure the matrix._"))
+    measured = None
+else:
+    from himpc.experiments import cross_field_run
+    measured = cross_field_run(preset, f"{{results_dir}}/run", data, dataset, field, train_values, eval_values,
+                               epochs=epochs, max_persons=max_persons, hidden=hidden, heads=heads, threads=threads)
+    mats = {{f"{{lv}} {{m}} (measured)": measured.metrics[lv][m] for lv in measured.metrics for m in ("R1", "mAP")}}
+    display(viz.matrix_dropdown_figure(mats, measured.values, measured.values, title=f"{{dataset}}: probe vs gallery {{field}} (measured)",
+                                       xaxis=f"gallery {{field}}", yaxis=f"probe {{field}}"))"""),
+            ("code", """\
+Path(results_dir).mkdir(parents=True, exist_ok=True)
+_ = Path(results_dir, "outputs.json").write_text(json.dumps({"measured": None if measured is None else
+    {lv: {m: np.where(np.isnan(a), None, a).tolist() for m, a in d.items()} for lv, d in measured.metrics.items()},
+    "values": None if measured is None else measured.values}, indent=1))""")]
+
+
+NOTEBOOKS["11_cross_view"] = nb(
+    "11_cross_view", "Cross-view re-ID (Table 4)",
+    "Probe walks seen from one view, gallery walks from another (KS20's CVE setup). KS20 is not "
+    "available here: the numbers below are **quoted** from the paper. With a dataset that has a per-walk "
+    "`view` field (the generic `.npz` format, or the authors' KS20 files), set `dataset` and the notebook "
+    "trains once and measures every probe/gallery view pair (`himpc.crossfield`).",
+    CROSS_PARAMS.format(field="view", values='["0", "30", "90", "130", "180"]'),
+    [("code", """\
+from himpc import report
+tab = report.paper_table(4)
+views = tab["views"]
+quoted = {f"{r['method']}, {m} (quoted)": report.quoted_pair_matrix(4, "KS20", r["method"], m, views)
+          for r in tab["rows"] for m in tab["metrics"]}
+viz.matrix_dropdown_figure(quoted, [f"{v}°" for v in views], [f"{v}°" for v in views],
+                           title="KS20 cross-view, paper Table 4 (quoted): choose method and metric",
+                           xaxis="gallery view", yaxis="probe view")"""),
+    ] + cross_cells("no dataset with views is available in this environment."))
+
+NOTEBOOKS["12_casia_b"] = nb(
+    "12_casia_b", "RGB-estimated skeletons: CASIA-B (Table 5)",
+    "3D skeletons estimated from RGB video, probe and gallery under walking conditions (normal, bags, "
+    "clothes). CASIA-B is not available here: the numbers are **quoted**. With the estimated skeletons "
+    "as an `.npz` with a per-walk `condition` field (or the authors' CASIA-B files), set `dataset` to measure them.",
+    CROSS_PARAMS.format(field="condition", values='["nm", "bg", "cl"]'),
+    [("code", """\
+from himpc import report
+display(Markdown(report.conditions_markdown(5, "CASIA-B")))"""),
+    ] + cross_cells("CASIA-B is not available in this environment."))
+
+NOTEBOOKS["13_tsne"] = nb(
+    "13_tsne", "t-SNE of the learned representations (Fig. 8)",
+    "Gallery clips of a few persons, embedded with t-SNE: the raw skeletons, each level's representation "
+    "and MSMR (Eq. 10). Colours are the true persons (used only to colour the plot).",
+    RUN_PARAMS + "\npersons = 10             # persons shown\nper_person = 40          # clips per person",
+    [("code", TRAIN_RUN),
+     ("code", """\
+from himpc.inspection import tsne_embeddings
+points, who = tsne_embeddings(run, persons=persons, per_person=per_person)
+viz.embedding_figure(points, who, title=f"t-SNE of gallery clips, {len(set(who))} persons (choose the representation)")"""),
+     ("code", """\
+_ = Path(results_dir, "outputs.json").write_text(json.dumps({"run": str(run_dir), "persons": sorted(set(who.tolist())),
+    "points": {k: v.round(3).tolist() for k, v in points.items()}}, indent=1))""")])
+
+NOTEBOOKS["14_baselines"] = nb(
+    "14_baselines", "Baselines: raw clip distance, D13, D16",
+    "No learning: the Euclidean distance between raw (root-centred) clips, and the hand-crafted anthropometric "
+    "descriptors D13 and D16 (Sec. 2.1.1). Every learned number in this book should be read next to these, "
+    "measured on the same splits.",
+    RESULT_PARAMS,
+    [("code", """\
+from himpc import report
+ROWS = [{"baseline": b, "level": "msmr"} for b in ("raw", "d13", "d16")]"""),
+     ("code", TRAIN_ROWS),
+     ("code", """\
+metrics = ["R1", "R5", "R10", "mAP"]
+rows = [r for r in report.comparison_rows(6, "KGBD", roots, metrics, scales=[scale]) if r["label"].startswith("Baseline")]
+rows += [r for r in report.comparison_rows(3, "KGBD", roots, metrics, scales=[scale]) if r["label"] in ("D13", "D16")]
+display(Markdown(report.comparison_markdown(rows, metrics)))
+viz.metric_bar_figure([r for r in rows if r["source"] == "paper" or r["splits"]], metrics=["R1", "mAP"],
+                      title="KGBD baselines: paper vs ours")"""),
+     ("md", "Commands that produced the measured rows:"),
+     ("code", "display(Markdown(report.commands_markdown(rows)))"),
+     ("code", """\
+Path(results_dir).mkdir(parents=True, exist_ok=True)
+_ = Path(results_dir, "outputs.json").write_text(json.dumps([{k: v for k, v in r.items() if k != "measured"} for r in rows], indent=1, default=str))""")])
 
 
 def main() -> None:

@@ -1,13 +1,16 @@
 """The built book in a real browser (Debian's chromium, headless, network off), from file://.
 
-Builds the book from a smoke rerun on synthetic data (KGBD is not needed), then for every page:
-plotly figures rendered (SVG / canvas present), no console errors; on the HSM page the clip
-dropdown changes the figure.  A screenshot of each page is kept under ``book/_build/screenshots``.
+Builds the book from a smoke rerun of every notebook on synthetic data (KGBD is not needed; the
+cross-view notebook measures its matrix on generated walks with a view field), then for every
+page: plotly figures rendered (SVG / canvas present), no console errors; on the HSM page the
+clip dropdown changes the figure and the ipywidgets inspector renders from its saved widget
+state.  A full-page screenshot of each page is kept under ``book/_build/screenshots``.
 Skipped with the reason when chromium, chromedriver or selenium is missing.
 """
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -16,8 +19,8 @@ import pytest
 from himpc import rerun as rr
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
+sys.path.insert(0, str(ROOT / "scripts"))
+from book_screenshot import CHROMIUM, DRIVER, full_page_screenshot, make_browser  # noqa: E402
 selenium = pytest.importorskip("selenium", reason="selenium is not installed (pip install -r requirements.txt)")
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (CHROMIUM and DRIVER), reason=(
@@ -26,9 +29,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (CHROMIUM and DRIVER), re
 
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory, monkeypatch_module):
+    import numpy as np
+    from himpc.data.npz import load_npz, save_npz
     from test_engine import synthetic_walks
     tmp = tmp_path_factory.mktemp("book")
     data = synthetic_walks(tmp / "walks.npz", persons=5, walks=5, frames=40)
+    viewed = synthetic_walks(tmp / "viewed.npz", persons=5, walks=6, frames=40)
+    ss = load_npz(viewed)
+    ss.view = np.array(["000", "000", "090", "090", "180", "180"] * 5)
+    save_npz(ss, viewed)
     grid = tmp / "grid.yaml"
     small = {"dataset": f"npz:{data}", "max_persons": 0, "epochs": 1, "hidden": 16, "heads": 2, "threads": 1}
     prof = {"name": "browser-test", "notebooks": {
@@ -38,9 +47,16 @@ def built_book(tmp_path_factory, monkeypatch_module):
         "04_hard_skeleton_mining": [dict(small, epochs=2, n_clips=4)],
         "05_main_results": [{"dataset": f"npz:{data}", "results_roots": [], "train_root": "{results}/runs",
                              "epochs": 1, "max_persons": 0, "hidden": 16, "heads": 2}],
-        "06_ablation": [{"dataset": f"npz:{data}", "results_roots": [], "train_root": "{results}/runs",
-                         "epochs": 1, "max_persons": 0, "hidden": 16, "heads": 2}],
+        "11_cross_view": [{"dataset": f"npz:{viewed}", "train_values": ["180"], "eval_values": ["000", "090"],
+                           "epochs": 1, "max_persons": 0, "hidden": 16, "heads": 2, "threads": 1}],
+        "12_casia_b": [{}],
+        "13_tsne": [dict(small, persons=4, per_person=10)],
     }}
+    rows = {"dataset": f"npz:{data}", "results_roots": [], "train_root": "{results}/runs", "epochs": 1,
+            "max_persons": 0, "hidden": 16, "heads": 2}
+    for stem in rr.BOOK_NOTEBOOKS:
+        prof["notebooks"].setdefault(stem, [rows])
+    assert set(prof["notebooks"]) == set(rr.BOOK_NOTEBOOKS)
     grid.write_text(json.dumps(prof))
     results = tmp / "results"
     outcomes = rr.rerun(str(grid), results, progress=False)
@@ -61,24 +77,12 @@ def monkeypatch_module():
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-              "--disable-dev-shm-usage", "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
-              "--window-size=1280,1600", "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-              f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        opts.add_argument(a)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    drv = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    drv = make_browser(str(tmp_path_factory.mktemp("chromium-profile")))
     yield drv
     drv.quit()
 
 
-PAGES = ["intro.html", "notebooks/01_skeletons_hierarchy.html", "notebooks/02_clustering.html",
-         "notebooks/03_meta_transformation.html", "notebooks/04_hard_skeleton_mining.html",
-         "notebooks/05_main_results.html", "notebooks/06_ablation.html", "results.html"]
+PAGES = ["intro.html"] + [f"notebooks/{stem}.html" for stem in rr.BOOK_NOTEBOOKS] + ["results.html"]
 
 
 def _wait(drv, script, timeout=20.0):
@@ -101,7 +105,7 @@ def test_pages_render_offline(built_book, browser):
             rendered = _wait(browser, "return Array.from(document.querySelectorAll('.plotly-graph-div'))"
                                       ".every(d => d.querySelector('svg.main-svg, canvas'))")
             assert rendered, f"{page}: a plotly figure did not render"
-        browser.save_screenshot(str(shots / (page.replace("/", "_").replace(".html", ".png"))))
+        full_page_screenshot(browser, shots / (page.replace("/", "_").replace(".html", ".png")))
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert not errors, f"{page}: console errors {errors}"
     assert (shots / "notebooks_04_hard_skeleton_mining.png").exists()
@@ -131,4 +135,14 @@ def test_hsm_dropdown_changes_the_figure(built_book, browser):
     after = _wait(browser, js_z.replace("return d ?", "return d && JSON.stringify(d.data.map(t => t.z)) !== "
                                                   + json.dumps(before) + " ?"))
     assert after and after != before, "choosing another clip in the dropdown did not change the heat maps"
+    assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_hsm_inspector_renders_from_saved_widget_state(built_book, browser):
+    """The live-notebook inspector (ipywidgets) is shown in the static page from its saved state."""
+    browser.get((built_book / "notebooks/04_hard_skeleton_mining.html").as_uri())
+    n = _wait(browser, "return document.querySelectorAll('.widget-dropdown select, .widget-slider').length")
+    assert n and n >= 3, "the ipywidgets inspector did not render (no dropdowns / sliders from the widget state)"
+    labels = browser.execute_script("return Array.from(document.querySelectorAll('.widget-label')).map(e => e.textContent)")
+    assert {"person", "clip", "level"} <= set(labels), labels
     assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]

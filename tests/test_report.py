@@ -1,0 +1,95 @@
+"""Paper rows are matched to measured runs by configuration; groups never mix configurations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from himpc import report
+from himpc.config import make_config
+
+
+def _result(folder: Path, preset: str | None, split: int, r1: float, epochs: int = 5, baseline: str = "",
+            **over) -> None:
+    cfg = make_config(preset, split_seed=split, epochs=epochs, **over)
+    res = {"kind": "baseline" if baseline else "train", "config": cfg.to_dict(), "epochs": epochs,
+           "metrics": {"msmr": {"R1": r1, "R5": r1 + 10, "R10": r1 + 20, "mAP": r1 / 10}},
+           "command": f"himpc train --preset {preset}", "seconds_total": 1.0}
+    if baseline:
+        res["baseline"] = baseline
+        res.pop("epochs")
+    (folder / f"split{split}").mkdir(parents=True)
+    (folder / f"split{split}" / "result.json").write_text(json.dumps(res))
+
+
+def test_scale_fields_match_only_named_scales():
+    row = make_config("hi-mpch")
+    smoke = make_config("hi-mpch", hidden=32, heads=2, max_persons=4)
+    assert report.config_matches(row.replace(epochs=3, split_seed=2), row)
+    assert not report.config_matches(smoke, row)
+    assert report.config_matches(smoke, row, scales=[{"hidden": 32, "heads": 2, "max_persons": 4}])
+    assert not report.config_matches(make_config("hi-mpc"), row, scales=[{"hidden": 32}])
+    # eps None means the dataset's value: 0.6 on KGBD is the same run
+    assert report.config_matches(make_config("hi-mpch", eps=0.6), row)
+    assert not report.config_matches(make_config("hi-mpch", eps=0.8), row)
+    assert not report.config_matches(make_config("hi-mpch", heads=4), row)
+
+
+def test_group_key_separates_budget_and_selection():
+    base = {"kind": "train", "config": make_config("hi-mpch", epochs=5).to_dict()}
+    other_split = {"kind": "train", "config": make_config("hi-mpch", epochs=5, split_seed=3).to_dict()}
+    longer = {"kind": "train", "config": make_config("hi-mpch", epochs=8).to_dict()}
+    oracle = {"kind": "train", "config": make_config("hi-mpch", epochs=5, selection="oracle-test").to_dict()}
+    assert report.group_key(base) == report.group_key(other_split)
+    assert len({report.group_key(r) for r in (base, longer, oracle)}) == 3
+
+
+def test_comparison_rows_find_runs_by_config_anywhere(tmp_path):
+    root = tmp_path / "results"
+    for s, r1 in enumerate((50.0, 52.0, 54.0)):
+        _result(root / "any-folder-name", "hi-mpch", s, r1, epochs=20)
+    _result(root / "hi-mpch", "hi-mpch", 0, 40.0, epochs=5)
+    _result(root / "heads-sweep", "hi-mpch", 0, 30.0, heads=4)          # Table 8 row, not Table 3's
+    _result(root / "raw", None, 0, 45.0, baseline="raw")
+    rows = report.comparison_rows(3, "KGBD", [root], ["R1", "mAP"])
+    ours = [r for r in rows if r["label"] == "Hi-MPCh" and r["source"] == "ours"]
+    assert [r["epochs"] for r in ours] == [20, 5]
+    assert ours[0]["R1"]["mean"] == pytest.approx(52.0) and ours[0]["R1"]["std"] == pytest.approx(2.0)
+    assert ours[0]["splits"] == [0, 1, 2]
+    rows8 = report.comparison_rows(8, "KGBD", [root], ["R1"])
+    m4 = [r for r in rows8 if r["label"] == "heads = 4" and r["source"] == "ours"]
+    assert m4[0]["R1"]["mean"] == pytest.approx(30.0)
+    m8 = [r for r in rows8 if r["label"] == "heads = 8" and r["source"] == "ours"]
+    assert {r["epochs"] for r in m8} == {20, 5}                        # heads 8 is the default run
+    rows6 = report.comparison_rows(6, "KGBD", [root], ["R1"])
+    raw = [r for r in rows6 if r["source"] == "ours" and r["label"].startswith("Baseline")]
+    assert raw[0]["R1"]["mean"] == pytest.approx(45.0)
+    dpc = [r for r in rows6 if r["source"] == "ours" and r["label"] == "+ DPC"]
+    assert dpc[0]["scope"] == "not run yet"
+
+
+def test_summarize_refuses_mixed_budgets(tmp_path):
+    from himpc.cli import main
+    _result(tmp_path / "a", "hi-mpch", 0, 50.0, epochs=5)
+    _result(tmp_path / "b", "hi-mpch", 1, 50.0, epochs=8)
+    with pytest.raises(SystemExit, match="differ in more than the split seed"):
+        main(["summarize", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "sum")])
+
+
+def test_scale_is_matched_as_a_whole_and_set_fields_exactly():
+    smoke = {"hidden": 32, "heads": 2, "max_persons": 4}
+    default_row = make_config("hi-mpch")
+    mixed = make_config("hi-mpch", hidden=32, max_persons=4)             # M 8 with smoke's h: neither scale
+    assert not report.config_matches(mixed, default_row, scales=[smoke])
+    heads1_row = make_config("hi-mpch", heads=1)
+    assert not report.config_matches(make_config("hi-mpch", **smoke), heads1_row, scales=[smoke], fixed=["heads"])
+    assert report.config_matches(make_config("hi-mpch", hidden=32, heads=1, max_persons=4), heads1_row,
+                                 scales=[smoke], fixed=["heads"])
+
+
+def test_group_key_treats_default_eps_as_its_value():
+    a = {"kind": "train", "config": make_config("hi-mpch", epochs=5).to_dict()}
+    b = {"kind": "train", "config": make_config("hi-mpch", epochs=5, eps=0.6, min_samples=4).to_dict()}
+    assert report.group_key(a) == report.group_key(b)
