@@ -30,9 +30,27 @@ def _same(result_file: Path, res_like: dict) -> bool:
         return False
 
 
+def find_finished(res_like: dict, roots: Sequence[str | Path]) -> Optional[Path]:
+    """A ``result.json`` under ``roots`` with the same configuration, budget and split as ``res_like``."""
+    seed = res_like["config"]["split_seed"]
+    for root in roots:
+        for f in sorted(Path(root).glob("**/split*/result.json")):
+            try:
+                res = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            if res.get("config", {}).get("split_seed") == seed and _same(f, res_like):
+                return f
+    return None
+
+
 def ensure_row_runs(ours: Mapping[str, Any], root: str | Path, splits: Sequence[int], data: Optional[str] = None,
-                    command: str = "", **overrides: Any) -> Path:
-    """Results of one paper row (``ours`` entry of ``paper_results.yaml``) on ``splits``; returns its folder."""
+                    command: str = "", reuse: Sequence[str | Path] = (), **overrides: Any) -> Path:
+    """Results of one paper row (``ours`` entry of ``paper_results.yaml``) on ``splits``; returns its folder.
+
+    A split is skipped when ``<root>/<run name>/split<seed>`` or any folder under ``reuse`` already
+    holds a result of the same configuration and epoch budget (e.g. the committed results/kgbd runs).
+    """
     folder = Path(root) / run_name(ours)
     over = dict(overrides)
     over.update(ours.get("set") or {})
@@ -41,18 +59,24 @@ def ensure_row_runs(ours: Mapping[str, Any], root: str | Path, splits: Sequence[
         if "baseline" in ours:
             cfg = make_config(None, split_seed=s, **over)
             like = {"kind": "baseline", "baseline": ours["baseline"], "config": cfg.to_dict()}
-            if not _same(out / "result.json", like):
-                run_baseline(ours["baseline"], cfg, data, out, command=command or f"himpc baseline --method {ours['baseline']}")
         else:
             cfg = make_config(ours["preset"], split_seed=s, **over)
             like = {"kind": "train", "config": cfg.to_dict()}
-            if not _same(out / "result.json", like):
-                if (out / "result.json").exists():      # another config: keep it aside, never mix
-                    aside = out.with_name(out.name + ".old")
-                    shutil.rmtree(aside, ignore_errors=True)
-                    out.rename(aside)
-                    log.warning("%s held another configuration; moved to %s", out, aside)
-                train(cfg, data, out, progress=False, command=command or f"himpc train --preset {ours['preset']}")
+        if _same(out / "result.json", like):
+            continue
+        found = find_finished(like, reuse)
+        if found is not None:
+            log.info("reusing %s for %s split %d", found, run_name(ours), s)
+            continue
+        if "baseline" in ours:
+            run_baseline(ours["baseline"], cfg, data, out, command=command or f"himpc baseline --method {ours['baseline']}")
+            continue
+        if (out / "result.json").exists():      # another config: keep it aside, never mix
+            aside = out.with_name(out.name + ".old")
+            shutil.rmtree(aside, ignore_errors=True)
+            out.rename(aside)
+            log.warning("%s held another configuration; moved to %s", out, aside)
+        train(cfg, data, out, progress=False, command=command or f"himpc train --preset {ours['preset']}")
     return folder
 
 

@@ -269,7 +269,7 @@ scale = dict(max_persons=max_persons, hidden=hidden, heads=heads)   # runs at th
 if train_root:
     over = dict(epochs=epochs, threads=threads, dataset=dataset, **scale)
     for ours in ROWS:
-        ensure_row_runs(ours, train_root, splits, data, command=command, **over)"""
+        ensure_row_runs(ours, train_root, splits, data, command=command, reuse=results_roots, **over)"""
 
 NOTEBOOKS["05_main_results"] = nb(
     "05_main_results", "Main comparison (Tables 2-3)",

@@ -93,3 +93,14 @@ def test_group_key_treats_default_eps_as_its_value():
     a = {"kind": "train", "config": make_config("hi-mpch", epochs=5).to_dict()}
     b = {"kind": "train", "config": make_config("hi-mpch", epochs=5, eps=0.6, min_samples=4).to_dict()}
     assert report.group_key(a) == report.group_key(b)
+
+
+def test_finished_runs_elsewhere_are_reused(tmp_path):
+    from himpc.experiments import find_finished
+    _result(tmp_path / "committed" / "hi-mpch-e20", "hi-mpch", 1, 50.0, epochs=20)
+    like = {"kind": "train", "config": make_config("hi-mpch", split_seed=1, epochs=20, threads=2).to_dict()}
+    assert find_finished(like, [tmp_path / "committed"]) is not None
+    other_budget = {"kind": "train", "config": make_config("hi-mpch", split_seed=1, epochs=8).to_dict()}
+    other_split = {"kind": "train", "config": make_config("hi-mpch", split_seed=0, epochs=20).to_dict()}
+    assert find_finished(other_budget, [tmp_path / "committed"]) is None
+    assert find_finished(other_split, [tmp_path / "committed"]) is None
