@@ -411,9 +411,9 @@ def matrix_dropdown_figure(matrices: dict[str, np.ndarray], rows: Sequence[str],
                                text=first, texttemplate="%{text}", hovertemplate=f"{yaxis} %{{y}}, {xaxis} %{{x}}: %{{z}}<extra></extra>"))
     buttons = [dict(label=n, method="restyle", args=[{"z": [clean(matrices[n])], "text": [clean(matrices[n])]}, [0]])
                for n in names]
-    fig.update_layout(title=title, height=460, margin=dict(l=70, r=20, t=110, b=50),
-                      xaxis_title=xaxis, yaxis_title=yaxis,
-                      updatemenus=[dict(buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.25,
+    fig.update_layout(title=dict(text=title, y=0.98, yref="container", yanchor="top"), height=480,
+                      margin=dict(l=70, r=20, t=130, b=50), xaxis_title=xaxis, yaxis_title=yaxis,
+                      updatemenus=[dict(buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.2,
                                         yanchor="top", showactive=True, active=0)])
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
@@ -436,8 +436,9 @@ def embedding_figure(points: dict[str, np.ndarray], labels: Sequence[str], title
         buttons.append(dict(label=n, method="restyle",
                             args=[{"x": [xy[labels == p, 0].round(3).tolist() for p in persons],
                                    "y": [xy[labels == p, 1].round(3).tolist() for p in persons]}]))
-    fig.update_layout(title=title, height=560, margin=dict(l=40, r=20, t=110, b=40),
-                      updatemenus=[dict(buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.18,
+    fig.update_layout(title=dict(text=title, y=0.98, yref="container", yanchor="top"), height=580,
+                      margin=dict(l=40, r=20, t=130, b=40),
+                      updatemenus=[dict(buttons=buttons, direction="down", x=0.0, xanchor="left", y=1.15,
                                         yanchor="top", showactive=True, active=0)])
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)

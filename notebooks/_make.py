@@ -428,7 +428,7 @@ from himpc import report
 tab = report.paper_table(4)
 views = tab["views"]
 quoted = {f"{r['method']}, {m} (quoted)": report.quoted_pair_matrix(4, "KS20", r["method"], m, views)
-          for r in tab["rows"] for m in tab["metrics"]}
+          for r in sorted(tab["rows"], key=lambda r: r["method"] != "Hi-MPCh") for m in tab["metrics"]}
 viz.matrix_dropdown_figure(quoted, [f"{v}°" for v in views], [f"{v}°" for v in views],
                            title="KS20 cross-view, paper Table 4 (quoted): choose method and metric",
                            xaxis="gallery view", yaxis="probe view")"""),
