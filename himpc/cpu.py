@@ -8,7 +8,8 @@
 * glibc returns every block above 32 MB to the OS on ``free`` and page-faults it back on
   the next ``malloc``; the [L, M, B, F, C] logits of Eq. 9 are ~180 MB, so a training step
   spent a third of its time in the kernel.  The mmap and trim thresholds are raised to 1 GB
-  and 2 GB (peak memory grows by about a tenth).
+  and 2 GB.  Cost: freed memory stays with the process; a full KGBD Hi-MPCh run peaks at
+  ~2.8 GB instead of ~1.9 GB.
 
 ``HIMPC_CPU_TUNING=0`` leaves both at the system defaults.  Ratios:
 ``python benchmarks/bench_train_step.py --compare-cpu-tuning``.

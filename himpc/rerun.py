@@ -309,7 +309,11 @@ def assemble(results: Path, book: Path = BOOK, roots: Optional[list[Path]] = Non
             missing.append(stem)
             continue
         _book_copy(Path(mine[-1]["output"]), dest / f"{stem}.ipynb")
-    roots = roots if roots is not None else [ROOT / "results" / "kgbd", Path(results)]
+    if roots is None:                  # the committed result folders (results/<dataset>...) and this rerun's
+        committed = ROOT / "results"
+        roots = sorted(d for d in committed.iterdir() if d.is_dir() and d.name not in ("book", "logs")) \
+            if committed.is_dir() else []
+        roots.append(Path(results))
     lines = ["# Results overview", "",
              "Every `result.json` written by this project's code that the book found: what ran, on what "
              "hardware, how long it took and with which commit. Rows marked SMOKE ran on a few persons and "
