@@ -18,7 +18,7 @@ from typing import Any, Mapping, Optional, Sequence
 from .baseline_eval import run_baseline
 from .config import make_config
 from .engine import train
-from .report import group_key, run_name
+from .report import group_key, iter_results, run_name
 
 log = logging.getLogger("himpc.experiments")
 
@@ -32,15 +32,13 @@ def _same(result_file: Path, res_like: dict) -> bool:
 
 def find_finished(res_like: dict, roots: Sequence[str | Path]) -> Optional[Path]:
     """A ``result.json`` under ``roots`` with the same configuration, budget and split as ``res_like``."""
-    seed = res_like["config"]["split_seed"]
-    for root in roots:
-        for f in sorted(Path(root).glob("**/split*/result.json")):
-            try:
-                res = json.loads(f.read_text())
-            except (OSError, ValueError):
-                continue
-            if res.get("config", {}).get("split_seed") == seed and _same(f, res_like):
+    seed, key = res_like["config"]["split_seed"], group_key(res_like)
+    for f, res in iter_results(roots):
+        try:
+            if res["config"]["split_seed"] == seed and group_key(res) == key:
                 return f
+        except (KeyError, ValueError):
+            continue
     return None
 
 

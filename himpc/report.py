@@ -20,7 +20,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 
 from .config import Config, make_config
@@ -97,14 +97,14 @@ def result_config(res: Mapping[str, Any]) -> Config:
 def group_key(res: Mapping[str, Any]) -> str:
     """Results with the same key differ only in their split seed and may be averaged.
 
-    The key holds the kind (train or which baseline), the epoch budget, the model selection
-    rule and :meth:`Config.model_hash` of everything else.
+    The key holds the kind (train or which baseline), the epoch budget and a hash of every
+    other field that changes the result, the selection rule included and DBSCAN's eps /
+    min_samples resolved (``None`` and the dataset's value are the same run).
     """
     c = result_config(res)
     extra = res.get("baseline", "") if res.get("kind") == "baseline" else f"epochs={c.epochs}"
     same = json.dumps(_comparable(c), sort_keys=True, default=str)     # eps None == the dataset's eps
     return f"{res.get('kind', 'train')}:{extra}:{hashlib.sha256(same.encode()).hexdigest()[:16]}"
-
 
 
 SCALE_FIELDS = ("hidden", "heads", "max_persons", "max_train_clips")
@@ -153,26 +153,31 @@ def _scope(cfg: Mapping[str, Any]) -> str:
     return ("SMOKE (" + ", ".join(cut) + ")") if cut else "full data"
 
 
+def iter_results(roots: Iterable[str | Path]) -> Iterator[tuple[Path, dict]]:
+    """Every readable ``result.json`` under ``roots`` (sorted paths), with its contents."""
+    for root in roots:
+        for f in sorted(Path(root).glob("**/result.json")):
+            try:
+                yield f, json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+
+
 def collect(folder: str | Path, name: Optional[str] = None) -> list[Measured]:
     """Every configuration found under ``folder`` (``split*/result.json``), one :class:`Measured` each.
 
     Largest group first (most splits; full data before cut-down smoke runs).
     """
     folder = Path(folder)
-    files = sorted(folder.glob("**/result.json"))
     groups: dict[str, list[tuple[Path, dict]]] = {}
-    for f in files:
+    for f, res in iter_results([folder]):
         try:
-            res = json.loads(f.read_text())
             key = group_key(res)
-        except (OSError, ValueError, KeyError) as err:
-            groups.setdefault(f"unreadable:{f}", []).append((f, {"error": str(err)}))
+        except (KeyError, ValueError):          # not a result of this project's runs
             continue
         groups.setdefault(key, []).append((f, res))
     out = []
     for key, items in groups.items():
-        if key.startswith("unreadable:"):
-            continue
         results = [r for _, r in items]
         seeds = [r["config"]["split_seed"] for r in results]
         notes = []
@@ -316,11 +321,7 @@ def overview_rows(roots: Sequence[str | Path]) -> list[dict]:
     """One row per result.json under ``roots``: what ran, on what, how long, with which commit."""
     rows = []
     for root in roots:
-        for f in sorted(Path(root).glob("**/result.json")):
-            try:
-                r = json.loads(f.read_text())
-            except (OSError, ValueError):
-                continue
+        for f, r in iter_results([root]):
             env = r.get("environment", {})
             cfg = r.get("config", {})
             rows.append({
