@@ -181,7 +181,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 def cmd_book(args: argparse.Namespace) -> int:
     import os
-    from .rerun import assemble, build_book, records, report_outcomes, rerun
+    from .rerun import assemble, build_book, report_outcomes, rerun
     if args.data:
         os.environ["HIMPC_DATA"] = str(Path(args.data).resolve())
     if not args.no_run:           # finished notebooks of the same code version are skipped

@@ -17,10 +17,10 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .config import Config
-from .data import load_dataset, resolve_data_root
-from .data.protocols import ClipSplit, DataError, make_clips, normalize_clips
+from .data.protocols import ClipSplit, DataError, make_clips
 from .data.skeletons import SkeletonSet
 from .engine import evaluate
+from .splits import load_source, normalise_part
 
 
 @dataclass
@@ -51,9 +51,7 @@ def _pair_split(ss: SkeletonSet, field: str, p: str, g: str, cfg: Config, exclud
         pw, gw = np.sort(np.concatenate(probe)), np.sort(np.concatenate(gallery))
     if len(pw) == 0 or len(gw) == 0:
         return None
-    parts = {"probe": make_clips(ss, pw, cfg.seq_len, cfg.trim), "gallery": make_clips(ss, gw, cfg.seq_len, cfg.trim)}
-    for cs in parts.values():
-        cs.clips = normalize_clips(cs.clips, cs.layout, cfg.normalize, cfg.root_joint)
+    parts = {k: normalise_part(make_clips(ss, w, cfg.seq_len, cfg.trim), cfg) for k, w in (("probe", pw), ("gallery", gw))}
     if len(parts["probe"]) == 0 or len(parts["gallery"]) == 0:
         return None
     return ClipSplit(train=parts["gallery"], gallery=parts["gallery"], probe=parts["probe"],
@@ -69,8 +67,7 @@ def cross_field_matrix(run, data_root: Optional[str], field: Optional[str] = Non
     """
     cfg: Config = run.cfg
     field = field or cfg.by_field
-    root = None if cfg.dataset.startswith("npz:") else resolve_data_root(data_root)
-    ss = load_dataset(cfg.dataset, root, seq_len=cfg.seq_len)
+    ss = load_source(cfg, data_root)
     if not isinstance(ss, SkeletonSet) or getattr(ss, field, None) is None:
         raise DataError(f"{cfg.dataset}: no per-walk {field!r} field, so there is no cross-{field} protocol")
     if cfg.protocol != "by-field":

@@ -15,9 +15,16 @@ from .data.skeletons import SkeletonSet
 log = logging.getLogger("himpc.splits")
 
 
-def _normalised(cs: ClipSet, mode: str, root: Optional[str]) -> ClipSet:
-    cs.clips = normalize_clips(cs.clips, cs.layout, mode, root)
+def normalise_part(cs: ClipSet, cfg: Config) -> ClipSet:
+    """Centre (and optionally rotate) every frame of a part as ``cfg.normalize`` / ``cfg.root_joint`` say."""
+    cs.clips = normalize_clips(cs.clips, cs.layout, cfg.normalize, cfg.root_joint)
     return cs
+
+
+def load_source(cfg: Config, data_root: Optional[str]) -> SkeletonSet | ClipSplit:
+    """``cfg.dataset`` as stored: walks (a SkeletonSet) or the authors' pre-split clips."""
+    root = None if cfg.dataset.startswith("npz:") else resolve_data_root(data_root)
+    return load_dataset(cfg.dataset, root, seq_len=cfg.seq_len)
 
 
 def _first_persons(ss: SkeletonSet, n: int) -> SkeletonSet:
@@ -27,8 +34,7 @@ def _first_persons(ss: SkeletonSet, n: int) -> SkeletonSet:
 
 def build_split(cfg: Config, data_root: Optional[str]) -> ClipSplit:
     """Load ``cfg.dataset``, apply ``cfg.protocol`` with ``cfg.split_seed`` and centre every frame."""
-    root = None if cfg.dataset.startswith("npz:") else resolve_data_root(data_root)
-    data = load_dataset(cfg.dataset, root, seq_len=cfg.seq_len)
+    data = load_source(cfg, data_root)
     if isinstance(data, ClipSplit):                   # authors' preprocessed files come pre-split
         split = data
     else:
@@ -49,7 +55,7 @@ def build_split(cfg: Config, data_root: Optional[str]) -> ClipSplit:
         split.train = ClipSet(t.clips[keep], t.person[keep], t.walk[keep], t.start[keep], t.layout)
         split.info["train_clips_subsampled_to"] = cfg.max_train_clips
     for part in (split.train, split.gallery, split.probe):
-        _normalised(part, cfg.normalize, cfg.root_joint)
+        normalise_part(part, cfg)
     split.info["normalize"] = cfg.normalize
     split.info["root_joint"] = cfg.root_joint or split.train.layout.root
     return split
