@@ -1,7 +1,12 @@
-"""Time one Hi-MPCh training step: batched over levels and heads vs a Python loop over both.
+"""Time one Hi-MPCh training step (forward + backward) at paper settings, all in one run:
 
-Prints seconds per step and the speed-up ratio; the two must give the same loss.
-Usage: python benchmarks/bench_train_step.py [--clusters 1300] [--batch 256] [--device cpu]
+* the fp32 and bf16 matmul roofs of the contrast's shape on this device,
+* the step in fp32 with the exact shortcuts (FLOPs counted by torch, GFLOP/s, % of roof),
+* the step as it was before the shortcuts (same loss, ratio),
+* the step in bf16 (ratio to fp32; on a device without native bf16 it is emulated and slow),
+* the looped oracle (level by level, head by head): the same loss within rounding.
+
+Usage: python benchmarks/bench_train_step.py [--clusters 1150] [--batch 256] [--device cpu|cuda]
        python benchmarks/bench_train_step.py --compare-cpu-tuning   (himpc/cpu.py on vs off)
 """
 
@@ -19,7 +24,9 @@ import torch.nn.functional as F
 
 from himpc.config import make_config
 from himpc.model import HiMPCModel, Prototypes
+from himpc.losses import hi_mpch_loss, prototype_logits
 from himpc.objective import batch_loss, level_weights
+from himpc.precision import native_bf16
 
 
 def looped_loss(model: HiMPCModel, protos: Prototypes, x: torch.Tensor, labels: torch.Tensor, cfg) -> torch.Tensor:
@@ -48,12 +55,54 @@ def looped_loss(model: HiMPCModel, protos: Prototypes, x: torch.Tensor, labels: 
     return total
 
 
+def previous_loss(model: HiMPCModel, protos: Prototypes, x: torch.Tensor, labels: torch.Tensor, cfg) -> torch.Tensor:
+    """The batched step before the exact shortcuts: every frame transformed by every head, and a
+    separate matmul for the instance logits (four contrast matmuls instead of one)."""
+    tau = cfg.temperature
+    valid = (labels >= 0) & protos.active[:, None]
+    w = level_weights(cfg, protos.active, model.num_heads)
+    z = model.encode_frames(x)
+    p_hat = model.transform_prototypes(protos.protos)
+    inst = prototype_logits(model.transform(model.pool(z)), p_hat, protos.mask, tau)
+    frames = prototype_logits(model.transform(z), p_hat, protos.mask, tau)
+    return hi_mpch_loss(frames, inst, labels, valid, w, tau)
+
+
+def matmul_roof(dtype: torch.dtype, dev: torch.device, m: int, k: int, n: int, batch: int) -> float:
+    """GFLOP/s of one batched matmul of the contrast's shape in ``dtype`` (best of 3)."""
+    a = torch.randn(batch, m, k, device=dev, dtype=dtype)
+    b = torch.randn(batch, k, n, device=dev, dtype=dtype)
+    torch.bmm(a, b)
+    best = float("inf")
+    for _ in range(3):
+        _sync(dev)
+        t = time.perf_counter()
+        torch.bmm(a, b)
+        _sync(dev)
+        best = min(best, time.perf_counter() - t)
+    return 2 * batch * m * k * n / best / 1e9
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def step_flops(fn) -> int:
+    """FLOPs of one forward + backward, counted by torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as fc:
+        fn().backward()
+    return fc.get_total_flops()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--clusters", type=int, default=1300)
+    ap.add_argument("--clusters", type=int, default=1150)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--skip-looped", action="store_true", help="leave out the slow looped oracle")
     ap.add_argument("--compare-cpu-tuning", action="store_true",
                     help="run twice in fresh processes, HIMPC_CPU_TUNING=0 and 1, and print the ratio")
     a = ap.parse_args()
@@ -73,25 +122,47 @@ def main() -> None:
     x[2, ..., 15:] = 0
     labels = torch.randint(0, a.clusters, (3, a.batch), device=dev)
 
-    def timed(fn) -> tuple[float, float]:
+    def timed(fn, repeats: int = a.repeats) -> tuple[float, float]:
         best, val = float("inf"), 0.0
-        for _ in range(a.repeats):
+        for _ in range(repeats):
             model.zero_grad()
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
+            _sync(dev)
             t = time.perf_counter()
             loss = fn()
             loss.backward()
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
+            _sync(dev)
             best, val = min(best, time.perf_counter() - t), loss.item()
         return best, val
 
-    t_b, l_b = timed(lambda: batch_loss(model, protos, x, labels, cfg).loss)
-    t_l, l_l = timed(lambda: looped_loss(model, protos, x, labels, cfg))
-    print(f"device {dev}, B={a.batch}, F={cfg.seq_len}, C={a.clusters}, h={cfg.hidden}, M={cfg.heads}, L=3")
-    print(f"batched step {t_b:.3f} s | looped step {t_l:.3f} s | speed-up x{t_l / t_b:.2f} | "
-          f"loss {l_b:.5f} vs {l_l:.5f}")
+    bf16_native = native_bf16(dev)
+    print(f"device {dev}, B={a.batch}, F={cfg.seq_len}, C={a.clusters}, h={cfg.hidden}, M={cfg.heads}, L=3, "
+          f"threads {torch.get_num_threads()}, native bf16: {bf16_native}")
+    shape = (a.batch * cfg.seq_len, cfg.hidden, a.clusters, 3 * cfg.heads)
+    roof32 = matmul_roof(torch.float32, dev, *shape)
+    roof16 = matmul_roof(torch.bfloat16, dev, *shape)
+    print(f"matmul roof of the contrast shape [{shape[3]}] x [{shape[0]}, {shape[1]}] x [{shape[1]}, {shape[2]}]: "
+          f"fp32 {roof32:.0f} GFLOP/s, bf16 {roof16:.0f} GFLOP/s (bf16/fp32 x{roof16 / roof32:.2f})")
+    step = lambda p: (lambda: batch_loss(model, protos, x, labels, cfg, precision=p).loss)   # noqa: E731
+    flops_new = step_flops(step("fp32"))
+    flops_old = step_flops(lambda: previous_loss(model, protos, x, labels, cfg))
+    t_new, l_new = timed(step("fp32"))
+    t_old, l_old = timed(lambda: previous_loss(model, protos, x, labels, cfg))
+    t_bf, l_bf = timed(step("bf16"), a.repeats if bf16_native else 1)
+    print(f"fp32 step (exact shortcuts) {t_new:.3f} s, {flops_new / 1e9:.1f} GFLOP, "
+          f"{flops_new / t_new / 1e9:.0f} GFLOP/s ({100 * flops_new / t_new / 1e9 / roof32:.0f}% of the fp32 roof)")
+    print(f"fp32 step (before: frames transformed per head, 4 matmuls) {t_old:.3f} s, {flops_old / 1e9:.1f} GFLOP "
+          f"| shortcuts x{t_old / t_new:.2f} faster, loss {l_new:.5f} vs {l_old:.5f}")
+    print(f"bf16 step {t_bf:.3f} s ({flops_new / t_bf / 1e9:.0f} GFLOP/s, "
+          f"{100 * flops_new / t_bf / 1e9 / roof16:.0f}% of the bf16 roof) | bf16 vs fp32 x{t_new / t_bf:.2f} "
+          f"| loss {l_bf:.5f} vs fp32 {l_new:.5f}{'' if bf16_native else '  [bf16 emulated on this device]'}")
+    if not a.skip_looped:
+        t_l, l_l = timed(looped_loss_fn(model, protos, x, labels, cfg), 1)
+        print(f"looped oracle (level by level, head by head) {t_l:.3f} s | batched x{t_l / t_new:.2f} faster "
+              f"| loss {l_new:.5f} vs oracle {l_l:.5f}")
+
+
+def looped_loss_fn(model, protos, x, labels, cfg):
+    return lambda: looped_loss(model, protos, x, labels, cfg)
 
 
 def compare_cpu_tuning() -> None:

@@ -39,7 +39,9 @@ class Config:
     gallery_values: tuple[str, ...] = ()
     train_values: tuple[str, ...] = ()    # empty: every value not used by probe/gallery
     normalize: Literal["root", "root-facing", "none"] = "root"   # see data.protocols.normalize_clips
-    root_joint: Optional[str] = None      # None: the layout's root (hip centre, as the authors' code)
+    root_joint: Optional[str] = None      # None: the layout's root, the joint the authors' code centres on
+                                          # (joint 0 of the stored order: Head for KGBD's raw order); or a
+                                          # joint name, e.g. HipCenter (see layouts.LAYOUTS)
 
     # --- model (Sec. 3.2-3.4) ----------------------------------------------------------
     levels: str = "JCL"                   # any ordered subset of J (joint), C (component), L (limb)
@@ -75,12 +77,19 @@ class Config:
     batch_size: int = 256
     epochs: int = 30                      # fixed budget: model selection never sees probe/gallery
     drop_last: bool = False               # authors drop the tail batch; we keep every sample
+    shuffle: Literal["epoch", "once"] = "epoch"   # reshuffle every epoch; once: one seeded order kept
+                                          # for every epoch (the authors' code)
+    prototypes_before_intersection: bool = False  # with inlier_all_levels: prototypes from each level's
+                                          # own inliers (the code), not only the all-level inliers
     seed: int = 0                         # torch / numpy seed for initialisation and shuffling
     selection: Literal["last", "train-loss", "oracle-test"] = "last"
     eval_every: int = 0                   # >0: record probe/gallery metrics every n epochs (trace only)
+    snapshot_epochs: tuple[int, ...] = () # epochs whose model is kept as snapshots/epochNNN.safetensors
 
     # --- execution ---------------------------------------------------------------------
     device: str = "auto"                  # auto | cpu | cuda
+    precision: Literal["fp32", "bf16"] = "fp32"   # bf16: mixed precision where the device has native bf16
+                                          # (else fp32 with a logged warning; see himpc.precision)
     threads: int = 0                      # torch intra-op threads (0: leave default)
     max_train_clips: int = 0              # >0: subsample the training clips (smoke runs)
     max_persons: int = 0                  # >0: keep only the first n persons (smoke runs)
@@ -100,11 +109,16 @@ class Config:
             raise ValueError("hidden, seq_len and batch_size must be positive")
         if self.hsm and self.seq_len < 2:
             raise ValueError("hard skeleton mining needs seq_len >= 2")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.shuffle not in ("epoch", "once"):
+            raise ValueError(f"shuffle must be 'epoch' or 'once', got {self.shuffle!r}")
         if self.selection not in ("last", "train-loss", "oracle-test"):
             raise ValueError(f"unknown selection {self.selection!r}")
         self.probe_values = tuple(self.probe_values)
         self.gallery_values = tuple(self.gallery_values)
         self.train_values = tuple(self.train_values)
+        self.snapshot_epochs = tuple(int(e) for e in self.snapshot_epochs)
 
     @property
     def dataset_key(self) -> str:
@@ -141,7 +155,7 @@ class Config:
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
         kw = {k: v for k, v in d.items() if k in names}
-        for k in ("probe_values", "gallery_values", "train_values"):
+        for k in ("probe_values", "gallery_values", "train_values", "snapshot_epochs"):
             if k in kw:
                 kw[k] = tuple(kw[k])
         return cls(**kw)
@@ -149,7 +163,8 @@ class Config:
     def replace(self, **kw: Any) -> "Config":
         return dataclasses.replace(self, **kw)
 
-    NON_MODEL_FIELDS = ("epochs", "device", "threads", "meta", "eval_every", "selection")
+    NON_MODEL_FIELDS = ("epochs", "device", "threads", "meta", "eval_every", "selection", "snapshot_epochs",
+                        "precision")
 
     def model_differences(self, stored: dict) -> list[str]:
         """Fields (that change the model or its data) where ``stored`` differs from this config.
@@ -176,6 +191,28 @@ class Config:
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+# Where the authors' released code (github.com/Kali-Hac/Hi-MPC) departs from the paper's text, or
+# decides what the paper leaves open: switch -> (our default, the code's value, where the code does it).
+OFFICIAL_CODE_SWITCHES: dict[str, tuple[Any, Any, str]] = {
+    "root_joint": (None, None, "utils/process.py L26-28: every frame minus its joint 0 of the stored order "
+                   "(KGBD: the head); None = the layout's root, which is that joint"),
+    "head_init": ("normal", "normal", "Hi-MPC.py L296: W_head = tf.random_normal([H, H]) (paper silent)"),
+    "joint_loss_divide_by_m": (True, False, "Hi-MPC.py L447-448, L459: loss_P, loss_B divided by M, loss_J not"),
+    "hsm_grad": (False, True, "Hi-MPC.py L353, L364-381: importance from the logits, no stop_gradient"),
+    "hsm_scale_by_tau": (False, True, "Hi-MPC.py L327, L353: importance gathered from logits / sqrt(H)"),
+    "jaccard_normalize": (True, False, "Hi-MPC.py L933: compute_jaccard_distance on raw features"),
+    "inlier_all_levels": (False, True, "Hi-MPC.py L955-967: keep samples that are inliers at every level"),
+    "prototypes_before_intersection": (False, True,
+                                       "Hi-MPC.py L943-953: cluster features from each level's own labels, "
+                                       "before the intersection of L955"),
+    "knn_list_k1": (False, True, "utils/faiss_rerank.py L43-62, L24-25: k1 neighbours searched, self included"),
+    "drop_last": (False, True, "Hi-MPC.py L993-994: the last partial batch is skipped (break)"),
+    "shuffle": ("epoch", "once", "utils/process.py L158-161: one permutation at load; Hi-MPC.py L993-1003: "
+                "batches sliced in that order every epoch"),
+    "level_feature": ("meta", "encoder", "Hi-MPC.py L568-580, L635-646: per-level numbers from seq_ftr "
+                      "(encoder v^l); MSMR from seq_ftr_int (L461)"),
+}
+
 # Method ablations of Table 6 / Table 7 as config overrides (not forks).
 PRESETS: dict[str, dict[str, Any]] = {
     "hi-mpch": dict(levels="JCL", meta_heads=True, hsm=True),
@@ -185,9 +222,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "dpc": dict(levels="J", meta_heads=False, hsm=False),
     "hi-dpc": dict(levels="JCL", meta_heads=False, hsm=False),
     # The authors' released code, where it departs from the paper's text.
-    "official-code": dict(joint_loss_divide_by_m=False, hsm_grad=True, hsm_scale_by_tau=True,
-                          jaccard_normalize=False, inlier_all_levels=True, knn_list_k1=True, level_feature="meta",
-                          drop_last=True),
+    # Every switch, its paper value and its code value (with file and line) is in OFFICIAL_CODE_SWITCHES.
+    "official-code": {k: v[1] for k, v in OFFICIAL_CODE_SWITCHES.items()},
 }
 
 

@@ -28,7 +28,9 @@ from .hierarchy import build_hierarchy, flatten_levels
 from .metrics import evaluate_features
 from .model import HiMPCModel, Prototypes
 from .objective import batch_loss
+from .precision import autocast, effective_precision
 from .provenance import environment, peak_memory_mb
+from .reference import save_reference
 from .splits import build_split
 
 log = logging.getLogger("himpc.engine")
@@ -70,10 +72,12 @@ def build_model(cfg: Config, train: ClipSet) -> HiMPCModel:
 
 @torch.no_grad()
 def encode(model: HiMPCModel, x: torch.Tensor, device: torch.device, kind: str = "meta",
-           batch: int = 4096) -> torch.Tensor:
-    """Per-level features [L, N, h] of padded inputs x [L, N, F, D], in batches."""
+           batch: int = 4096, precision: str = "fp32") -> torch.Tensor:
+    """Per-level features [L, N, h] (fp32) of padded inputs x [L, N, F, D], in batches."""
     model.eval()
-    out = [model.level_features(x[:, i:i + batch].to(device), kind).cpu() for i in range(0, x.shape[1], batch)]
+    with autocast(precision, device):
+        out = [model.level_features(x[:, i:i + batch].to(device), kind).float().cpu()
+               for i in range(0, x.shape[1], batch)]
     return torch.cat(out, dim=1)
 
 
@@ -110,6 +114,7 @@ class EpochLog:
     cluster_seconds: float
     train_seconds: float
     purity: dict[str, float] = field(default_factory=dict)   # analysis only, never used for selection
+    hsm_max_weight: Optional[float] = None                   # mean largest HSM frame weight delta (Eq. 8)
     test: Optional[dict] = None                              # probe/gallery trace when eval_every > 0
 
 
@@ -132,6 +137,7 @@ class Trainer:
     def __init__(self, cfg: Config, split: ClipSplit, out_dir: Path, progress: bool = True) -> None:
         self.cfg, self.split, self.out_dir, self.progress = cfg, split, Path(out_dir), progress
         self.device = resolve_device(cfg.device)
+        self.precision = effective_precision(cfg.precision, self.device)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
@@ -142,6 +148,7 @@ class Trainer:
         self.history: list[EpochLog] = []
         self.labels: Optional[torch.Tensor] = None     # pseudo labels [L, N] of the last epoch
         self.untrained_test: Optional[dict] = None
+        self.last_hsm_max_weight: Optional[float] = None
         self.start_epoch = 0
         self.ckpt_path = self.out_dir / "checkpoint.pt"
 
@@ -193,16 +200,18 @@ class Trainer:
                 log.warning("level %s: DBSCAN found %d cluster(s); the level sits out this epoch "
                             "(eps=%.2f, min_samples=%d)", name, res.num_clusters, cfg.dbscan_eps,
                             cfg.dbscan_min_samples)
-        if cfg.inlier_all_levels:                         # the authors' code: inlier at every level
-            labels[:, (labels < 0).any(0)] = -1
         return labels
 
     @torch.no_grad()
     def recluster(self) -> tuple[torch.Tensor, dict, dict, float, dict]:
         """Encode every training clip, assign pseudo labels per level, update the prototypes (Eq. 2)."""
         t0 = time.perf_counter()
-        v = encode(self.model, self.x_train, self.device, kind="encoder")          # [L, N, h]
+        v = encode(self.model, self.x_train, self.device, kind="encoder", precision=self.precision)   # [L, N, h]
         labels = self.pseudo_labels(v)
+        own = labels
+        if self.cfg.inlier_all_levels:                    # the authors' code: inlier at every level
+            labels = labels.clone()
+            labels[:, (labels < 0).any(0)] = -1
         truth = self.split.train.person
         clusters, outliers, purity = {}, {}, {}
         for lv, name in enumerate(self.cfg.levels):
@@ -210,7 +219,8 @@ class Trainer:
             clusters[name] = int(np.unique(lab[lab >= 0]).size)
             outliers[name] = int((lab < 0).sum())
             purity[name] = round(cluster_purity(lab, truth), 4)
-        self.protos.update(v.to(self.device), labels.to(self.device))
+        proto_labels = own if self.cfg.prototypes_before_intersection else labels
+        self.protos.update(v.to(self.device), proto_labels.to(self.device))   # Eq. 2
         return labels, clusters, outliers, time.perf_counter() - t0, purity
 
     def train_epoch(self, epoch: int, labels: torch.Tensor) -> tuple[float, int]:
@@ -219,22 +229,31 @@ class Trainer:
         idx = torch.nonzero(usable).squeeze(1)
         if len(idx) == 0:
             return float("nan"), 0
-        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)    # seeded, resumable shuffle
-        idx = idx[torch.randperm(len(idx), generator=gen)]
+        if cfg.shuffle == "once":       # one seeded order of all training clips, kept every epoch
+            order = torch.randperm(len(usable), generator=torch.Generator().manual_seed(cfg.seed))
+            idx = order[usable[order]]
+        else:                           # seeded, resumable reshuffle every epoch
+            gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+            idx = idx[torch.randperm(len(idx), generator=gen)]
         nb = len(idx) // cfg.batch_size if cfg.drop_last else -(-len(idx) // cfg.batch_size)
         self.model.train()
-        total, count = 0.0, 0
+        total, count, sharp, sharp_n = 0.0, 0, 0.0, 0
         bar = tqdm(range(nb), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not self.progress)
         for b in bar:
             sel = idx[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             x = self.x_train[:, sel].to(self.device, non_blocking=True)
-            out = batch_loss(self.model, self.protos, x, labels[:, sel].to(self.device), cfg)
+            out = batch_loss(self.model, self.protos, x, labels[:, sel].to(self.device), cfg,
+                             return_importance=cfg.hsm, precision=self.precision)
             self.opt.zero_grad(set_to_none=True)
             out.loss.backward()
             self.opt.step()
             total += out.loss.item() * len(sel)
             count += len(sel)
+            if out.importance is not None:     # mean largest frame weight of Eq. 8 (1/F: uniform, 1: one frame)
+                sharp += float(out.importance.detach().amax(-1).mean()) * len(sel)
+                sharp_n += len(sel)
             bar.set_postfix(loss=f"{out.loss.item():.3f}")
+        self.last_hsm_max_weight = round(sharp / sharp_n, 4) if sharp_n else None
         return total / max(count, 1), count
 
     # ------------------------------------------------------------------ the loop
@@ -256,7 +275,7 @@ class Trainer:
             t0 = time.perf_counter()
             loss, n = self.train_epoch(epoch, labels)
             rec = EpochLog(epoch, round(loss, 5), clusters, outliers, n, round(t_cluster, 2),
-                           round(time.perf_counter() - t0, 2), purity)
+                           round(time.perf_counter() - t0, 2), purity, self.last_hsm_max_weight)
             if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 if xg is None:
                     xg, xp = level_inputs(self.split.gallery, cfg.levels), level_inputs(self.split.probe, cfg.levels)
@@ -267,11 +286,20 @@ class Trainer:
                         torch.save(self.model.state_dict(), self.out_dir / "oracle_best.pt")
             self.history.append(rec)
             log.info("epoch %d: loss %.4f, clusters %s, outliers %s, train samples %d, purity %s, "
-                     "cluster %.1fs, train %.1fs%s", epoch + 1, loss, clusters, outliers, n, purity,
+                     "HSM max weight %s, cluster %.1fs, train %.1fs%s", epoch + 1, loss, clusters, outliers, n,
+                     purity, rec.hsm_max_weight,
                      rec.cluster_seconds, rec.train_seconds,
                      f", test trace MSMR {rec.test['msmr']}" if rec.test else "")
             self.save_checkpoint(epoch)
+            if epoch + 1 in cfg.snapshot_epochs:
+                self.save_model(self.out_dir / "snapshots" / f"epoch{epoch + 1:03d}.safetensors", epoch + 1)
         return self.history
+
+    def save_model(self, path: Path, epoch: int, metrics: Optional[dict] = None) -> Path:
+        """The model and the pseudo labels of ``epoch`` as a reference file (:mod:`himpc.reference`)."""
+        return save_reference(path, self.model, self.cfg, epoch, self.labels, self.split.train.layout.name,
+                              metrics, {"split": {k: v for k, v in self.split.info.items() if k != "walk_names"},
+                                        "train_clips": int(self.x_train.shape[1]), "device": str(self.device)})
 
 
 def train(cfg: Config, data_root: Optional[str], out_dir: Path, resume: bool = True,
@@ -300,7 +328,8 @@ def train(cfg: Config, data_root: Optional[str], out_dir: Path, resume: bool = T
             "seconds_total": round(time.perf_counter() - t_start, 1),
             "seconds_per_epoch": round(float(np.mean([h.cluster_seconds + h.train_seconds for h in history])), 2)
             if history else None,
-            "peak_memory_mb": peak_memory_mb(), "device": str(trainer.device), "environment": env,
+            "peak_memory_mb": peak_memory_mb(), "device": str(trainer.device), "precision": trainer.precision,
+            "environment": env,
         }
         if cfg.pseudo_labels == "identity":
             result["warning"] = "SUPERVISED diagnostic: trained with the true identity labels, not unsupervised"
@@ -313,6 +342,7 @@ def train(cfg: Config, data_root: Optional[str], out_dir: Path, resume: bool = T
                 result["oracle_test_selection"] = {
                     "warning": "epoch chosen on the probe/gallery (test) set, as in the paper's code: optimistic",
                     "epoch": best.epoch + 1, "metrics": best.test}
+        trainer.save_model(out_dir / "model.safetensors", len(history), final)
         (out_dir / "result.json").write_text(json.dumps(result, indent=1, default=str))
         return result
     finally:

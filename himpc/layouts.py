@@ -161,8 +161,12 @@ _LIMB14 = (
 )
 
 LAYOUTS: dict[str, Layout] = {
-    # KGBD raw order; centred on the hip centre like the authors' code (joint 0 of SDK order).
-    "kinect-v1-20": _by_names("kinect-v1-20", _KGBD20, "HipCenter", _COMP20, _LIMB20),
+    # The root of each layout is the joint the authors' code centres every frame on: joint 0 of
+    # the order the data is stored in (utils/process.py L26-28 subtract input_data[:, :, 0]; for
+    # KGBD the joints are reordered to SDK order only afterwards, L181-183).  KGBD's raw order
+    # (which Preprocess.py L318-337 keeps) starts with the Head, so KGBD is head-centred;
+    # ``root_joint=HipCenter`` is the named alternative.
+    "kinect-v1-20": _by_names("kinect-v1-20", _KGBD20, "Head", _COMP20, _LIMB20),
     "kinect-v1-20-sdk": _by_names("kinect-v1-20-sdk", _SDK20, "HipCenter", _COMP20, _LIMB20),
     "kinect-v2-25": _by_names("kinect-v2-25", _V2_25, "SpineBase", _COMP25, _LIMB25),
     # The authors centre every layout on its joint 0; for this order that is the nose.

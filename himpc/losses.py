@@ -7,6 +7,8 @@ heads: no Python loop over either.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 
@@ -30,6 +32,34 @@ def prototype_logits(queries: torch.Tensor, protos: torch.Tensor, proto_mask: to
     if bool(proto_mask.all()):
         return logits
     return logits.masked_fill_(~mask, NEG_INF)   # in place: the einsum backward does not need its output
+
+
+def contrast_logits(z: torch.Tensor, keys: torch.Tensor, proto_mask: torch.Tensor, tau: float,
+                    frames: bool = True) -> tuple[Optional[torch.Tensor], torch.Tensor]:
+    """Frame logits (Eq. 9) and instance logits (Eq. 5) of every head in one matmul.
+
+    z [L, B, F, h] encoder frame features, keys [L, M, C, h] from
+    :meth:`himpc.model.HiMPCModel.contrast_keys` (``p_hat H^T``), proto_mask [L, C].
+    Returns frame logits [L, M, B, F, C] (None when ``frames=False``) and instance logits
+    [L, M, B, C].  Two exact shortcuts, both linear algebra, no approximation:
+
+    * ``z_hat . p_hat = (z H)(p H)^T = z . (p H H^T)``: the heads move to the prototype side,
+      so the [L, M, B, F, h] transformed frames are never formed (C << B F).
+    * ``v = mean_j z_j`` (Eq. 1) and the heads are linear, so the instance logit is the mean
+      over frames of the frame logits: no fourth matmul.
+    """
+    if frames:
+        logits = torch.einsum("lbfh,lmch->lmbfc", z / tau, keys)
+        inst = logits.mean(dim=3)
+        mask = proto_mask[:, None, None, None, :]
+    else:
+        logits = None
+        inst = torch.einsum("lbh,lmch->lmbc", z.mean(dim=2) / tau, keys)
+    if bool(proto_mask.all()):
+        return logits, inst
+    if logits is not None:
+        logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
+    return logits, inst.masked_fill(~proto_mask[:, None, None, :], torch.finfo(inst.dtype).min)
 
 
 def _level_mean(per_level: torch.Tensor, level_weights: torch.Tensor) -> torch.Tensor:

@@ -79,6 +79,16 @@ class HiMPCModel(nn.Module):
         """Meta-prototypes (Eq. 4, same heads as Eq. 3): [L, C, h] -> [L, M, C, h]."""
         return torch.einsum("lch,lmhk->lmck", protos, self.heads)
 
+    def contrast_keys(self, protos: torch.Tensor) -> torch.Tensor:
+        """Keys K = p_hat H^T [L, M, C, h] with ``z . K_c = (z H) . (p_c H)`` (Eq. 3-4, reassociated).
+
+        Contrasting the untransformed frame features z with K gives the meta-instance /
+        meta-prototype similarities of Eq. 5 and 9 without transforming the B*F frames by
+        every head (see :func:`himpc.losses.contrast_logits`).
+        """
+        gram = torch.einsum("lmhk,lmjk->lmhj", self.heads, self.heads)      # H H^T [L, M, h, h]
+        return torch.einsum("lch,lmhj->lmcj", protos, gram)                 # p H H^T = p_hat H^T
+
     # ------------------------------------------------------------------ MSMR (Eq. 10)
     @torch.no_grad()
     def level_features(self, x: torch.Tensor, kind: str = "meta") -> torch.Tensor:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from .config import Config
-from .losses import hi_mpc_loss, hi_mpch_loss, prototype_logits
+from .losses import contrast_logits, hi_mpc_loss, hi_mpch_loss
+from .precision import autocast
 from .model import HiMPCModel, Prototypes
 
 
@@ -33,19 +34,24 @@ class BatchOutput:
 
 
 def batch_loss(model: HiMPCModel, protos: Prototypes, x: torch.Tensor, labels: torch.Tensor,
-               cfg: Config, return_importance: bool = False) -> BatchOutput:
-    """Loss of one batch. x [L, B, F, D] padded level inputs, labels [L, B] (-1 = outlier)."""
+               cfg: Config, return_importance: bool = False, precision: str = "fp32") -> BatchOutput:
+    """Loss of one batch. x [L, B, F, D] padded level inputs, labels [L, B] (-1 = outlier).
+
+    ``precision="bf16"``: the encoder and the prototype contrast run in bfloat16 (autocast);
+    the logits are cast back to fp32 before softmax / cross-entropy.  Pass the *effective*
+    precision (:func:`himpc.precision.effective_precision`).
+    """
     tau = cfg.temperature
     valid = (labels >= 0) & protos.active[:, None]
     weights = level_weights(cfg, protos.active, model.num_heads)
-    z = model.encode_frames(x)                                   # [L, B, F, h]
-    v = model.pool(z)                                            # Eq. 1
-    p_hat = model.transform_prototypes(protos.protos)           # Eq. 4
-    inst_logits = prototype_logits(model.transform(v), p_hat, protos.mask, tau)   # Eq. 3, 5
+    with autocast(precision, x.device):
+        z = model.encode_frames(x)                               # [L, B, F, h], Eq. 1 before pooling
+        keys = model.contrast_keys(protos.protos)                # p_hat H^T, Eq. 4
+        frame_logits, inst_logits = contrast_logits(z, keys, protos.mask, tau, frames=cfg.hsm)   # Eq. 3, 5, 9
+    inst_logits = inst_logits.float()
     if not cfg.hsm:
         return BatchOutput(hi_mpc_loss(inst_logits, labels, valid, weights))
-    frame_logits = prototype_logits(model.transform(z), p_hat, protos.mask, tau)
-    loss, delta = hi_mpch_loss(frame_logits, inst_logits, labels, valid, weights, tau,
+    loss, delta = hi_mpch_loss(frame_logits.float(), inst_logits, labels, valid, weights, tau,
                                scale_sims_by_tau=cfg.hsm_scale_by_tau,
                                grad_through_importance=cfg.hsm_grad, return_importance=True)
     return BatchOutput(loss, delta if return_importance else None)

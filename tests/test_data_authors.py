@@ -50,7 +50,7 @@ def test_ias_default_gallery_and_values(tmp_path):
 @pytest.mark.parametrize("name, j, splits, probe, layout", [
     ("KS20", 25, ["probe", "gallery"], None, "kinect-v2-25"),
     ("BIWI", 20, ["Walking", "Still"], "Still", "kinect-v1-20-sdk"),
-    ("KGBD", 20, ["probe", "gallery"], "probe", "kinect-v1-20-sdk"),
+    ("KGBD", 20, ["probe", "gallery"], "probe", "kinect-v1-20"),   # Preprocess.py keeps the raw order
 ])
 def test_other_datasets(tmp_path, name, j, splits, probe, layout):
     make_dataset(tmp_path, name, j, splits)

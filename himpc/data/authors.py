@@ -8,7 +8,10 @@ Layout, for dataset ``NAME`` and clip length ``F``::
     Datasets/NAME/F/test_npy_data/<split>/frame_id_NAME_F.npy
 
 (``ids_*.npy`` files are pickled dicts; they are never loaded.)  Joint order: Kinect v1 SDK
-(20 joints) for IAS, BIWI and KGBD, Kinect v2 (25) for KS20, 14 pose joints for CASIA_B.
+(20 joints) for IAS and BIWI; for KGBD the raw files' own order (``Preprocess.py`` L318-337
+writes the joints as they appear in each file; the SDK reorder happens after loading, in
+``utils/process.py`` L181-183), i.e. the ``kinect-v1-20`` layout; Kinect v2 (25) for KS20;
+14 pose joints for CASIA_B.
 Probe / gallery splits: IAS ``A`` / ``B`` (each is the other's gallery), BIWI ``Walking`` /
 ``Still`` (likewise), KGBD and KS20 ``probe`` / ``gallery``, CASIA_B any two split folders.
 """
@@ -25,7 +28,7 @@ from ..layouts import Layout, get_layout
 from .protocols import ClipSet, ClipSplit
 from .skeletons import DataError
 
-AUTHORS_LAYOUTS = {"IAS": "kinect-v1-20-sdk", "BIWI": "kinect-v1-20-sdk", "KGBD": "kinect-v1-20-sdk",
+AUTHORS_LAYOUTS = {"IAS": "kinect-v1-20-sdk", "BIWI": "kinect-v1-20-sdk", "KGBD": "kinect-v1-20",
                    "KS20": "kinect-v2-25", "CASIA_B": "coco-14"}
 _PAIRS = {"IAS": {"A": "B", "B": "A"}, "BIWI": {"Walking": "Still", "Still": "Walking"},
           "KGBD": {"probe": "gallery"}, "KS20": {"probe": "gallery"}}

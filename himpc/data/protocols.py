@@ -205,7 +205,7 @@ def normalize_clips(clips: np.ndarray, layout: Layout, mode: str = "root", root:
     """A new array with each frame centred on its root joint.
 
     ``mode``: ``root`` centres every frame on the root joint (``root`` names it; default
-    ``layout.root``, the hip centre for Kinect layouts, as in the authors' code);
+    ``layout.root``, joint 0 of the stored order as in the authors' code: the head for KGBD);
     ``root-facing`` also rotates each clip about the vertical (y) axis so that its mean hip
     axis points along +x (removes the walking direction relative to the camera; not in the
     paper); ``none`` returns a copy.
