@@ -132,19 +132,36 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import torch
-    from .engine import Trainer, evaluate
-    from .splits import build_split
-    ckpt = args.run / "checkpoint.pt"
-    if not ckpt.exists():
-        raise SystemExit(f"no checkpoint at {ckpt}")
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    cfg = Config.from_dict(state["config"])
-    split = build_split(cfg, args.data)
-    trainer = Trainer(cfg, split, args.run, progress=False)
-    trainer.load_checkpoint()
-    metrics = evaluate(trainer.model, split, cfg, trainer.device)
-    print(json.dumps({"epoch": int(state["epoch"]) + 1, "metrics": metrics}, indent=1))
+    """Re-evaluate a run folder's checkpoint, or a reference model file (``--model``) on its split."""
+    from .engine import evaluate, resolve_device
+    from .inspection import RunError, load_run
+    from .reference import ReferenceError
+    target = args.model or args.run
+    if target is None:
+        raise SystemExit("give a run folder or --model FILE")
+    try:
+        run = load_run(target, args.data)
+    except (RunError, ReferenceError) as err:
+        raise SystemExit(str(err)) from None
+    metrics = evaluate(run.model, run.split, run.cfg, resolve_device("cpu"))
+    out = {"model": str(target), "epoch": run.epoch, "metrics": metrics}
+    stored = (run.result or {}).get("metrics")
+    if stored:
+        out["stored_metrics"] = stored
+        out["max_abs_difference"] = round(max(abs(metrics[lv][m] - stored[lv][m]) for lv in metrics
+                                              if lv in stored for m in metrics[lv] if m in stored[lv]), 3)
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .reference import ReferenceError, export_run
+    try:
+        files = export_run(args.run, args.out, snapshots=not args.no_snapshots)
+    except ReferenceError as err:
+        raise SystemExit(str(err)) from None
+    for f in files:
+        print(f"{f}  {f.stat().st_size / 1e6:.1f} MB")
     return 0
 
 
@@ -216,10 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_summarize)
-    p = sub.add_parser("eval", help="re-evaluate a trained run folder")
-    p.add_argument("run", type=Path)
+    p = sub.add_parser("eval", help="re-evaluate a trained run folder or a reference model file")
+    p.add_argument("run", type=Path, nargs="?", help="run folder (checkpoint.pt or model.safetensors)")
+    p.add_argument("--model", type=Path, help="a reference model file (models/*.safetensors)")
     p.add_argument("--data")
     p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("export", help="copy a finished run's model (and epoch snapshots) as reference files")
+    p.add_argument("run", type=Path, help="run folder with result.json and model.safetensors")
+    p.add_argument("--out", type=Path, required=True, help="models/NAME.safetensors")
+    p.add_argument("--no-snapshots", action="store_true")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser("data", help="inspect a dataset, verify or fetch KGBD")
     p.add_argument("action", nargs="?", choices=("info", "fetch", "verify"), default="info")
     p.add_argument("--data")
@@ -228,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seq-len", type=int, default=6)
     p.set_defaults(func=cmd_data)
     p = sub.add_parser("rerun", help="execute the book's notebooks with papermill for a profile or YAML grid")
-    p.add_argument("--profile", default="smoke", help="smoke | paper | <grid.yaml>")
+    p.add_argument("--profile", default="reference", help="reference | smoke | paper | <grid.yaml>")
     p.add_argument("--results", type=Path, default=Path("results/book"), help="results folder")
     p.add_argument("--jobs", type=int, default=1, help="notebooks executed in parallel")
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="only these notebooks (names without .ipynb)")
@@ -237,9 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data folder (default: $HIMPC_DATA)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_rerun)
-    p = sub.add_parser("book", help="run the profile's notebooks that are not done yet (smoke by default), then build the HTML book")
+    p = sub.add_parser("book", help="run the profile's notebooks that are not done yet (reference by default: no training), then build the HTML book")
     p.add_argument("--results", type=Path, default=Path("results/book"), help="results folder of `himpc rerun`")
-    p.add_argument("--profile", default="smoke", help="profile whose notebooks the book shows")
+    p.add_argument("--profile", default="reference", help="profile whose notebooks the book shows")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--no-run", action="store_true", help="never run notebooks, only build")
     p.add_argument("--lenient", action="store_true", help="do not fail on warnings that hide broken content")

@@ -147,6 +147,7 @@ class Trainer:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.history: list[EpochLog] = []
         self.labels: Optional[torch.Tensor] = None     # pseudo labels [L, N] of the last epoch
+        self.proto_labels: Optional[torch.Tensor] = None   # the labels its prototypes were built from
         self.untrained_test: Optional[dict] = None
         self.last_hsm_max_weight: Optional[float] = None
         self.start_epoch = 0
@@ -219,8 +220,8 @@ class Trainer:
             clusters[name] = int(np.unique(lab[lab >= 0]).size)
             outliers[name] = int((lab < 0).sum())
             purity[name] = round(cluster_purity(lab, truth), 4)
-        proto_labels = own if self.cfg.prototypes_before_intersection else labels
-        self.protos.update(v.to(self.device), proto_labels.to(self.device))   # Eq. 2
+        self.proto_labels = own if self.cfg.prototypes_before_intersection else labels
+        self.protos.update(v.to(self.device), self.proto_labels.to(self.device))   # Eq. 2
         return labels, clusters, outliers, time.perf_counter() - t0, purity
 
     def train_epoch(self, epoch: int, labels: torch.Tensor) -> tuple[float, int]:
@@ -297,9 +298,11 @@ class Trainer:
 
     def save_model(self, path: Path, epoch: int, metrics: Optional[dict] = None) -> Path:
         """The model and the pseudo labels of ``epoch`` as a reference file (:mod:`himpc.reference`)."""
+        extra = {"split": {k: v for k, v in self.split.info.items() if k != "walk_names"},
+                 "train_clips": int(self.x_train.shape[1]), "device": str(self.device),
+                 "history": [h.__dict__ for h in self.history]}
         return save_reference(path, self.model, self.cfg, epoch, self.labels, self.split.train.layout.name,
-                              metrics, {"split": {k: v for k, v in self.split.info.items() if k != "walk_names"},
-                                        "train_clips": int(self.x_train.shape[1]), "device": str(self.device)})
+                              metrics, extra, prototype_labels=self.proto_labels)
 
 
 def train(cfg: Config, data_root: Optional[str], out_dir: Path, resume: bool = True,

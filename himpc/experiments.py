@@ -3,8 +3,8 @@
 :func:`ensure_row_runs` trains (or evaluates a baseline for) one row of a paper table on the
 given splits into ``<root>/<run_name>/split<seed>``; a split whose ``result.json`` already holds
 the same configuration is skipped, so an interrupted notebook picks up where it stopped.
-:func:`train_with_snapshots` trains one run epoch by epoch and keeps a checkpoint of every
-epoch for the HSM inspector.
+:func:`train_with_snapshots` trains one run and keeps every epoch as a reference file for the
+HSM inspector; :func:`inspection_run` opens what a method page inspects (the reference model).
 """
 
 from __future__ import annotations
@@ -79,21 +79,50 @@ def ensure_row_runs(ours: Mapping[str, Any], root: str | Path, splits: Sequence[
 
 
 def train_with_snapshots(preset: str, out: str | Path, data: Optional[str] = None, **overrides: Any) -> list[Path]:
-    """Train ``preset`` epoch by epoch into ``out``, copying ``checkpoint.pt`` to ``epoch<N>.pt`` after each.
+    """Train ``preset`` into ``out`` keeping every epoch as ``snapshots/epochNNN.safetensors``; returns them.
 
-    Finished epochs are reused (the engine resumes from its checkpoint).
-    """
+    An interrupted run resumes from its checkpoint (finished epochs are not recomputed)."""
     out = Path(out)
     cfg = make_config(preset, **overrides)
-    snaps = []
-    for e in range(1, cfg.epochs + 1):
-        snap = out / "snapshots" / f"epoch{e}.pt"
-        if not snap.exists():
-            train(cfg.replace(epochs=e), data, out, progress=False, command=f"train_with_snapshots({preset!r})")
-            snap.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(out / "checkpoint.pt", snap)
-        snaps.append(snap)
-    return snaps
+    cfg = cfg.replace(snapshot_epochs=tuple(range(1, cfg.epochs + 1)))
+    if not (out / "result.json").exists():
+        train(cfg, data, out, progress=False, command=f"train_with_snapshots({preset!r})")
+    return sorted((out / "snapshots").glob("epoch*.safetensors"))
+
+
+def inspection_run(model: Optional[str | Path], data: Optional[str] = None, small_model: bool = False,
+                   results_dir: str | Path = "results/book/run", preset: str = "hi-mpch", **small: Any):
+    """The run a method page inspects, its epoch snapshots and a sentence that says what it is.
+
+    Default: the reference model file ``model`` (trained at full scale, see ``models/``) and its
+    sibling snapshots ``<stem>-epochNNN.safetensors``.  Only when ``small_model`` is asked for,
+    a small model is trained now into ``results_dir/run`` (labelled as such).  A missing or
+    broken reference file raises :class:`himpc.reference.ReferenceError` naming it.
+    """
+    from .inspection import load_run
+    from .reference import ReferenceError
+    if small_model:
+        run_dir = Path(results_dir) / "run"
+        snaps = train_with_snapshots(preset, run_dir, data, **small)
+        run = load_run(run_dir, data)
+        what = (f"**Small model trained at build time** ({preset}, {run.cfg.max_persons or 'all'} persons, "
+                f"{run.epoch} epochs, h = {run.cfg.hidden}, M = {run.cfg.heads}): it shows the mechanics; "
+                "its numbers mean nothing.")
+        return run, snaps, what
+    path = Path(model) if model else None
+    if path is None or not path.is_file():
+        raise ReferenceError(f"reference model {path} does not exist (models/ ships with the repository; "
+                             "`himpc export RUN --out FILE` writes one from a finished run); set "
+                             "small_model=True to train a small, labelled model instead")
+    run = load_run(path, data)
+    snaps = sorted(path.parent.glob(f"{path.stem}-epoch*.safetensors")) + [path]
+    m = run.result.get("metrics", {}).get("msmr", {})
+    what = (f"Reference model `{path.as_posix()}`: Hi-MPCh as configured in the file (h = {run.cfg.hidden}, "
+            f"M = {run.cfg.heads}, levels {run.cfg.levels}), KGBD split {run.cfg.split_seed}, trained for "
+            f"{run.epoch} epochs on all {len(set(run.split.train.person))} training persons"
+            + (f"; on its probe/gallery it reaches MSMR Rank-1 {m['R1']:.1f} / mAP {m['mAP']:.1f}" if m else "")
+            + ".")
+    return run, snaps, what
 
 
 def cross_field_run(preset: str, out: str | Path, data: Optional[str], dataset: str, field: str,

@@ -23,6 +23,7 @@ from .data.protocols import ClipSplit
 from .engine import LEVEL_LABEL, build_model, encode, level_inputs
 from .model import HiMPCModel, Prototypes
 from .objective import batch_loss
+from .reference import ReferenceError, load_reference
 from .splits import build_split
 
 
@@ -58,12 +59,21 @@ class LoadedRun:
 
 def load_run(run_dir: str | Path, data_root: Optional[str] = None, device: str = "cpu",
              checkpoint: Optional[str | Path] = None, split: Optional[ClipSplit] = None) -> LoadedRun:
-    """Load ``run_dir/checkpoint.pt`` (or ``checkpoint``) and rebuild its split and model (on ``device``).
+    """Load a trained run and rebuild its split and model (on ``device``).
 
-    Pass ``split`` to reuse an already built split of the same configuration (epoch snapshots).
+    ``run_dir`` is a run folder (its ``checkpoint.pt``, else its ``model.safetensors``) or a
+    reference model file (``*.safetensors``, see :mod:`himpc.reference`); ``checkpoint`` picks
+    another file of the run (an epoch snapshot, ``.pt`` or ``.safetensors``).  Pass ``split`` to
+    reuse an already built split of the same configuration (epoch snapshots).
     """
     run_dir = Path(run_dir)
+    if checkpoint is None and run_dir.suffix == ".safetensors":
+        checkpoint, run_dir = run_dir, run_dir.parent
+    if checkpoint is None and not (run_dir / "checkpoint.pt").exists() and (run_dir / "model.safetensors").exists():
+        checkpoint = run_dir / "model.safetensors"
     ckpt = Path(checkpoint) if checkpoint is not None else run_dir / "checkpoint.pt"
+    if ckpt.suffix == ".safetensors":
+        return _load_reference_run(ckpt, data_root, device, split)
     if not ckpt.exists():
         raise RunError(f"no checkpoint at {ckpt}; train one with `himpc train --out {run_dir.parent}`")
     state = torch.load(ckpt, map_location=device, weights_only=True)
@@ -86,6 +96,31 @@ def load_run(run_dir: str | Path, data_root: Optional[str] = None, device: str =
         result = json.loads((run_dir / "result.json").read_text())
     return LoadedRun(run_dir, cfg, model, protos, labels.cpu(), split, x, json.loads(state["history"]),
                      int(state["epoch"]) + 1, result)
+
+
+def _load_reference_run(path: Path, data_root: Optional[str], device: str,
+                        split: Optional[ClipSplit]) -> LoadedRun:
+    """A reference model file: model and pseudo labels from the file, prototypes rebuilt by Eq. 2."""
+    ref = load_reference(path, device=device)
+    cfg = ref.cfg
+    split = split if split is not None else build_split(cfg, data_root)
+    if ref.meta.get("layout") and ref.meta["layout"] != split.train.layout.name:
+        raise ReferenceError(f"reference model {path} was trained on layout {ref.meta['layout']!r}, "
+                             f"the data uses {split.train.layout.name!r}")
+    x = level_inputs(split.train, cfg.levels)
+    labels = ref.pseudo_labels
+    if labels is None or labels.shape != (len(cfg.levels), len(split.train)):
+        got = None if labels is None else tuple(labels.shape)
+        raise ReferenceError(f"reference model {path}: pseudo labels {got} do not match the rebuilt split "
+                             f"({len(cfg.levels)} levels x {len(split.train)} training clips); has the data changed?")
+    protos = Prototypes(len(cfg.levels), cfg.hidden).to(device)
+    v = encode(ref.model, x, torch.device(device), kind="encoder")
+    plabels = ref.prototype_labels if ref.prototype_labels is not None else labels
+    protos.update(v.to(device), plabels.to(device))                       # Eq. 2, as at the end of training
+    extra = ref.meta.get("extra", {})
+    result = {"metrics": ref.metrics, "config": cfg.to_dict(), "split": extra.get("split", {})}
+    return LoadedRun(path, cfg, ref.model, protos, labels.cpu(), split, x, extra.get("history", []),
+                     ref.epoch, result, {"reference": str(path)})
 
 
 @torch.no_grad()
@@ -175,6 +210,124 @@ def tsne_embeddings(run: LoadedRun, persons: int = 10, per_person: int = 40, par
         reps[f"{LEVEL_LABEL[name]} level"] = feats[lv].numpy()
     reps["MSMR (Eq. 10)"] = HiMPCModel.msmr(feats).numpy()
     perp = float(min(perplexity, max(2.0, (len(idx) - 1) / 3)))
-    out = {k: TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(v.astype(np.float64))
-           for k, v in reps.items()}
+    # torch and scikit-learn each load their own libgomp; with both thread pools live, t-SNE's OpenMP
+    # threads wait on torch's spinning ones (150 points: 40 s instead of 0.6 s).  One thread is plenty.
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(1):
+        out = {k: TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(
+            v.astype(np.float64)) for k, v in reps.items()}
     return out, clips.person[idx]
+
+
+def jaccard_by_identity(run: LoadedRun, feats: torch.Tensor, level: int = 0,
+                        max_distance: float = 1.0) -> dict[str, np.ndarray]:
+    """Sparse k-reciprocal Jaccard distances (Alg. 1) of one level's training features, split into
+    pairs of the same person and of different persons (true identities: analysis only)."""
+    from .clustering import jaccard_graph
+    cfg = run.cfg
+    g = jaccard_graph(feats[level], k1=cfg.k1, k2=cfg.k2, normalize=cfg.jaccard_normalize,
+                      max_distance=max_distance, rank_width=cfg.k1 if cfg.knn_list_k1 else None).tocoo()
+    upper = g.row < g.col
+    r, c, d = g.row[upper], g.col[upper], g.data[upper]
+    truth = run.split.train.person
+    same = truth[r] == truth[c]
+    return {"same person": d[same], "different persons": d[~same]}
+
+
+def dbscan_sweep(run: LoadedRun, feats: torch.Tensor, eps_grid: Sequence[float],
+                 min_samples_grid: Sequence[int]) -> dict[str, dict[str, np.ndarray]]:
+    """Clusters and purity [len(min_samples_grid), len(eps_grid)] per level: one Jaccard graph per
+    level (up to the largest eps), then DBSCAN for every (eps, min_samples)."""
+    from .clustering import dbscan_labels, jaccard_graph
+    from .engine import cluster_purity
+    cfg = run.cfg
+    truth = run.split.train.person
+    out = {}
+    for lv, name in enumerate(run.levels):
+        g = jaccard_graph(feats[lv], k1=cfg.k1, k2=cfg.k2, normalize=cfg.jaccard_normalize,
+                          max_distance=max(eps_grid), rank_width=cfg.k1 if cfg.knn_list_k1 else None)
+        n = np.zeros((len(min_samples_grid), len(eps_grid)))
+        pur = np.zeros_like(n)
+        for i, ms in enumerate(min_samples_grid):
+            for j, eps in enumerate(eps_grid):
+                lab = dbscan_labels(g, eps, ms)
+                n[i, j] = len(set(lab[lab >= 0].tolist()))
+                pur[i, j] = cluster_purity(lab, truth)
+        out[name] = {"clusters": n, "purity": pur}
+    return out
+
+
+def neighbour_agreement(points: dict[str, np.ndarray], who: np.ndarray) -> dict[str, float]:
+    """Per representation: the share of points whose nearest other point is the same person."""
+    from scipy.spatial import cKDTree
+    out = {}
+    for name, p in points.items():
+        _, nn = cKDTree(p).query(p, k=2)
+        out[name] = float((who[nn[:, 1]] == who).mean())
+    return out
+
+
+class HSMInspector:
+    """The live HSM inspector of the book (ipywidgets): person, clip, level, head and training epoch.
+
+    ``snapshots``: reference files of the run at several epochs (the epoch slider's stops).  The
+    importance shown is :func:`hsm_importance` of the chosen clip under the chosen snapshot.
+    """
+
+    def __init__(self, run: LoadedRun, snapshots: Sequence[str | Path] = (), data_root: Optional[str] = None):
+        from .reference import read_header
+        import ipywidgets as W
+        self.run, self.data_root = run, data_root
+        self.by_epoch: dict[int, Path] = {read_header(p)["epoch"]: Path(p) for p in snapshots
+                                          if str(p).endswith(".safetensors")}
+        self._runs: dict[int, LoadedRun] = {run.epoch: run}
+        persons = sorted(set(run.split.train.person.tolist()))
+        epochs = sorted(set(self.by_epoch) | {run.epoch})
+        self.person = W.Dropdown(options=persons, description="person")
+        self.clip = W.IntSlider(0, 0, max(len(clips_of_person(run, persons[0])) - 1, 0), description="clip")
+        self.level = W.Dropdown(options=[(LEVEL_LABEL[k], i) for i, k in enumerate(run.levels)], description="level")
+        self.head = W.Dropdown(options=[("mean", -1)] + [(f"head {m + 1}", m) for m in range(run.model.num_heads)],
+                               description="head")
+        self.epoch = W.SelectionSlider(options=epochs, value=run.epoch, description="epoch")
+        self.out = W.Output()
+        for w in (self.person, self.clip, self.level, self.head, self.epoch):
+            w.observe(self.show, "value")
+
+    def run_at(self, epoch: int) -> LoadedRun:
+        if epoch not in self._runs:
+            self._runs[epoch] = load_run(self.by_epoch[epoch], self.data_root, split=self.run.split)
+        return self._runs[epoch]
+
+    def select(self, clip: int) -> None:
+        """Show training clip ``clip`` (sets the person and clip widgets)."""
+        person = str(self.run.split.train.person[clip])
+        self.person.value = person
+        self.clip.max = max(len(clips_of_person(self.run, person)) - 1, 0)
+        self.clip.value = int(np.flatnonzero(clips_of_person(self.run, person) == clip)[0])
+
+    def clip_index(self) -> int:
+        clips = clips_of_person(self.run, self.person.value)
+        self.clip.max = max(len(clips) - 1, 0)
+        return int(clips[min(self.clip.value, len(clips) - 1)])
+
+    def importance(self) -> np.ndarray:
+        """The importance row [F] on show (NaN: the clip is an outlier at that level)."""
+        d = hsm_importance(self.run_at(self.epoch.value), [self.clip_index()])[self.level.value, :, 0]
+        if self.head.value >= 0:
+            return d[self.head.value]
+        return d.mean(0)
+
+    def show(self, *_) -> None:
+        from IPython.display import HTML, display
+        from .viz import html_table
+        row = self.importance()
+        self.out.clear_output(wait=True)
+        with self.out:
+            display(HTML(html_table(["frame"] + [f"f{j + 1}" for j in range(len(row))],
+                                    [["delta"] + ["outlier" if np.isnan(v) else f"{v:.3f}" for v in row]],
+                                    caption=f"{self.run.clip_label(self.clip_index())}, epoch {self.epoch.value}")))
+
+    def widget(self):
+        import ipywidgets as W
+        self.show()
+        return W.VBox([W.HBox([self.person, self.clip, self.level]), W.HBox([self.head, self.epoch]), self.out])

@@ -41,6 +41,7 @@ class Reference:
     epoch: int
     model: torch.nn.Module
     pseudo_labels: Optional[torch.Tensor]
+    prototype_labels: Optional[torch.Tensor] = None     # None: the prototypes come from pseudo_labels
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -50,8 +51,12 @@ class Reference:
 
 def save_reference(path: Union[str, Path], model: torch.nn.Module, cfg: Config, epoch: int,
                    pseudo_labels: Optional[torch.Tensor] = None, layout: str = "",
-                   metrics: Optional[dict] = None, extra: Optional[dict] = None) -> Path:
-    """Write ``model`` (fp16), ``pseudo_labels`` and metadata to ``path`` (atomic rename)."""
+                   metrics: Optional[dict] = None, extra: Optional[dict] = None,
+                   prototype_labels: Optional[torch.Tensor] = None) -> Path:
+    """Write ``model`` (fp16), ``pseudo_labels`` and metadata to ``path`` (atomic rename).
+
+    ``prototype_labels``: the labels the prototypes were built from, when they differ from the
+    training labels (``prototypes_before_intersection``)."""
     from safetensors.torch import save_file
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +64,8 @@ def save_reference(path: Union[str, Path], model: torch.nn.Module, cfg: Config, 
                for k, v in model.state_dict().items()}
     if pseudo_labels is not None:
         tensors["pseudo_labels"] = pseudo_labels.detach().to("cpu", torch.int32).contiguous()
+    if prototype_labels is not None and (pseudo_labels is None or not torch.equal(prototype_labels, pseudo_labels)):
+        tensors["prototype_labels"] = prototype_labels.detach().to("cpu", torch.int32).contiguous()
     meta = {"format": FORMAT, "config": json.dumps(cfg.to_dict(), sort_keys=True), "epoch": str(int(epoch)),
             "layout": layout, "in_dims": json.dumps(list(getattr(model, "in_dims", ()))),
             "metrics": json.dumps(metrics or {}), "extra": json.dumps(extra or {}, default=str)}
@@ -118,7 +125,39 @@ def load_reference(path: Union[str, Path], expect: Optional[Config] = None, layo
         model.load_state_dict(state)
     except RuntimeError as err:
         raise ReferenceError(f"reference model {path} does not fit its own config: {err}") from err
-    labels = tensors.get("pseudo_labels")
+    labels, plabels = tensors.get("pseudo_labels"), tensors.get("prototype_labels")
     return Reference(path, cfg, head["epoch"], model.to(device).eval(),
                      labels.long() if labels is not None else None,
+                     plabels.long() if plabels is not None else None,
                      {"metrics": head["metrics"], "extra": head["extra"], "layout": head["layout"]})
+
+
+def export_run(run_dir: Union[str, Path], out: Union[str, Path], snapshots: bool = True) -> list[Path]:
+    """Copy a finished run's reference files to ``out`` (``NAME.safetensors``) for the repository.
+
+    The final model gets the metrics and per-epoch history of the run's ``result.json``; each
+    epoch snapshot (``snapshots/epochNNN.safetensors``) becomes ``NAME-epochNNN.safetensors``
+    with the history up to that epoch.  Returns the files written.
+    """
+    run_dir, out = Path(run_dir), Path(out)
+    res_file = run_dir / "result.json"
+    if not res_file.is_file():
+        raise ReferenceError(f"{run_dir} has no result.json: the run has not finished")
+    res = json.loads(res_file.read_text())
+    sources = [(run_dir / "model.safetensors", out, None)]
+    if snapshots:
+        for snap in sorted((run_dir / "snapshots").glob("epoch*.safetensors")):
+            sources.append((snap, out.with_name(f"{out.stem}-{snap.stem}{out.suffix}"), int(snap.stem[5:])))
+    written = []
+    for src, dst, epoch in sources:
+        ref = load_reference(src)
+        if epoch is not None and epoch == ref.cfg.epochs and epoch == res.get("epochs"):
+            continue                                           # the final model already has this epoch
+        history = [h for h in res.get("history", []) if epoch is None or h["epoch"] < epoch]
+        extra = {**ref.meta.get("extra", {}), "history": history, "source_run": str(run_dir),
+                 "command": res.get("command", ""), "commit": res.get("environment", {}).get("git_commit", "")}
+        labels = ref.pseudo_labels
+        written.append(save_reference(dst, ref.model, ref.cfg, ref.epoch, labels, ref.meta.get("layout", ""),
+                                      res.get("metrics") if epoch is None else ref.metrics, extra,
+                                      prototype_labels=ref.prototype_labels))
+    return written

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,30 @@ from .results import aggregate
 
 PAPER_FILE = Path(__file__).resolve().parent.parent / "book" / "paper_results.yaml"
 METRICS = ("R1", "R5", "R10", "mAP")
+NOT_MEASURED = "not measured at full scale yet"
+
+
+@dataclass
+class Table:
+    """A table for the book: rendered as an HTML ``<table>`` in notebooks and the built site
+    (``_repr_html_``), as Markdown for text (:meth:`to_markdown`)."""
+
+    header: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+    note: str = ""                     # one sentence above the table (e.g. "quoted from the paper")
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in self.rows)
+        cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
+        note = f"<p><em>{html.escape(self.note)}</em></p>" if self.note else ""
+        return f'{note}<table class="himpc-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+    def to_markdown(self) -> str:
+        lines = ([f"_{self.note}_", ""] if self.note else []) + [
+            "| " + " | ".join(map(str, self.header)) + " |", "|" + "---|" * len(self.header)]
+        return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in self.rows])
 
 
 def load_paper(path: Optional[str | Path] = None) -> dict:
@@ -115,7 +140,15 @@ def _comparable(cfg: Config) -> dict:
     d = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in FREE_FIELDS}
     d["eps"], d["min_samples"] = cfg.dbscan_eps, cfg.dbscan_min_samples      # None means the dataset's value
     d["selection"] = cfg.selection
+    d["precision"] = cfg.precision                     # a bf16 run is its own row, never averaged with fp32
+    d["root_joint"] = cfg.root_joint or default_root(cfg.dataset)   # None means the layout's root
     return d
+
+
+def default_root(dataset: str) -> Optional[str]:
+    """The root joint ``root_joint=None`` stands for, where the dataset fixes the layout (KGBD: the head)."""
+    from .layouts import get_layout
+    return get_layout("kinect-v1-20").root if dataset == "KGBD" else None
 
 
 def row_config(ours: Mapping[str, Any], **overrides: Any) -> Config:
@@ -211,14 +244,19 @@ def environment_of(m: Measured) -> dict:
 # ----------------------------------------------------------------------------- paper vs ours
 def comparison_rows(table_no: int | str, dataset: str, roots: Sequence[str | Path], metrics: Optional[Sequence[str]] = None,
                     only_ours: bool = False, paper_path: Optional[str | Path] = None,
-                    scales: Sequence[Mapping[str, Any]] = ()) -> list[dict]:
+                    scales: Sequence[Mapping[str, Any]] = (), budget: Optional[Mapping[str, Any]] = None,
+                    variants: Optional[Mapping[str, Mapping[str, Any]]] = None) -> list[dict]:
     """Rows for one dataset of a paper table: each quoted row, then every measured group beside it.
 
     Measured groups are found anywhere under ``roots`` by configuration (:func:`config_matches`);
     ``scales`` names cut-down settings (e.g. the smoke profile's ``{hidden: 32, heads: 2,
     max_persons: 4}``) whose runs are shown too, labelled with their scope.
-    A row is ``{"label", "source": "paper" | "ours", "table", <metric>: value or {"mean","std"}, ...}``;
-    measured rows add ``splits``, ``scope``, ``epochs``, ``command``, ``folder``.
+    A row is ``{"label", "source": "paper" | "ours", "series", "table", <metric>: value or
+    {"mean","std"}, ...}``; measured rows add ``splits``, ``scope``, ``epochs``, ``command``,
+    ``folder``.  A row never measured says :data:`NOT_MEASURED` and carries the command that
+    measures it (``budget``: ``{"splits": [...], "epochs": N}`` for that command).
+    ``variants``: ``{name: {field: value}}``, runs that differ from the row only in those fields
+    (e.g. an earlier default) are shown too, as their own rows named by ``name``.
     """
     tab = paper_table(table_no, paper_path)
     metrics = list(metrics or tab["metrics"])
@@ -228,15 +266,54 @@ def comparison_rows(table_no: int | str, dataset: str, roots: Sequence[str | Pat
         ours = r.get("ours")
         if only_ours and not ours:
             continue
-        label = r["method"]
+        label = paper_label(r)
         vals = r["values"].get(dataset, {})
         if tab.get("quoted", True):          # figures without numbers in the paper: ours only
-            rows.append({"label": label, "source": "paper", "table": table_no,
+            rows.append({"label": label, "source": "paper", "series": "paper (quoted)", "table": table_no,
                          **{m: vals.get(m) for m in metrics}})
         if not ours:
             continue
-        rows.extend(measured_rows(ours, groups, label, table_no, metrics, dataset=dataset, scales=scales))
+        found = measured_rows(ours, groups, label, table_no, metrics, dataset=dataset, scales=scales,
+                              budget=budget)
+        for name, over in (variants or {}).items():        # runs of an earlier default: their own rows
+            alt = dict(ours, set={**(ours.get("set") or {}), **over})
+            extra = [dict(r, series=r["series"][:-1] + f", {name})")
+                     for r in measured_rows(alt, groups, label, table_no, metrics, dataset=dataset,
+                                            scales=scales) if r["splits"]]
+            found = found + extra                          # a missing row stays, with its command
+        rows.extend(found)
     return rows
+
+
+def paper_label(row: Mapping[str, Any]) -> str:
+    """A paper row's method name, told apart from its namesakes (Table 3 lists SGELA and SM-SGE
+    twice: unsupervised, and with supervised fine-tuning)."""
+    return row["method"] + (" (supervised fine-tuning)" if row.get("supervised_fine_tuning") else "")
+
+
+def series_name(row: Mapping[str, Any]) -> str:
+    """What tells a measured row from the other measured rows of the same method: budget, splits, scope."""
+    if row["source"] == "paper":
+        return "paper (quoted)"
+    if not row.get("splits"):
+        return "ours (" + NOT_MEASURED + ")"
+    n = len(row["splits"])
+    where = f"{n} splits" if n > 1 else f"split {row['splits'][0]}"
+    ep = f"{row['epochs']} epochs, " if row.get("epochs") else ""
+    smoke = ", " + row["scope"] if row.get("scope") and row["scope"] != "full data" else ""
+    return f"ours ({ep}{where}{smoke})"
+
+
+def measure_command(ours: Mapping[str, Any], splits: Sequence[int] = (0, 1, 2), epochs: int = 40,
+                    dataset: str = "KGBD") -> str:
+    """The command that measures a paper row's ``ours`` entry at full scale into ``results/kgbd``."""
+    sp = ",".join(str(s) for s in splits)
+    data = "" if dataset == "KGBD" else f" --dataset {dataset}"
+    if "baseline" in ours:
+        return f"himpc baseline --method {ours['baseline']}{data} --splits {sp} --out results/kgbd/{run_name(ours)}"
+    sets = "".join(f" --set {k}={v}" for k, v in sorted((ours.get("set") or {}).items()))
+    return (f"himpc train --preset {ours['preset']}{data}{sets} --splits {sp} --epochs {epochs} "
+            f"--out results/kgbd/{run_name(ours)}")
 
 
 def matching_groups(ours: Mapping[str, Any], groups: Sequence[Measured], dataset: str = "KGBD",
@@ -254,18 +331,24 @@ def matching_groups(ours: Mapping[str, Any], groups: Sequence[Measured], dataset
 
 
 def measured_rows(ours: Mapping[str, Any], groups: Sequence[Measured], label: str, table_no: Optional[int],
-                  metrics: Sequence[str], dataset: str = "KGBD", scales: Sequence[Mapping[str, Any]] = ()) -> list[dict]:
-    """One row per matching group (or one 'not run yet' row)."""
+                  metrics: Sequence[str], dataset: str = "KGBD", scales: Sequence[Mapping[str, Any]] = (),
+                  budget: Optional[Mapping[str, Any]] = None) -> list[dict]:
+    """One row per matching group (or one row that says it is not measured, with the command)."""
     level = ours.get("level", "msmr")
     rows = [{"label": label, "source": "ours", "table": table_no, "level": level,
              **{k: m.value(level, k) for k in metrics}, "splits": m.splits,
              "scope": m.scope, "epochs": m.epochs, "command": m.commands[0] if m.commands else "",
              "folder": str(Path(m.paths[0]).parent.parent), "notes": m.notes, "measured": m}
             for m in matching_groups(ours, groups, dataset, scales)]
-    rows.sort(key=lambda r: (r["scope"] != "full data", -(r["epochs"] or 0)))
-    return rows or [{"label": label, "source": "ours", "table": table_no, "level": level,
-                     **{k: None for k in metrics}, "splits": [], "scope": "not run yet",
-                     "epochs": None, "command": "", "folder": run_name(ours), "notes": []}]
+    rows.sort(key=lambda r: (r["scope"] != "full data", -len(r["splits"]), -(r["epochs"] or 0)))
+    if not rows:
+        rows = [{"label": label, "source": "ours", "table": table_no, "level": level,
+                 **{k: None for k in metrics}, "splits": [], "scope": NOT_MEASURED, "epochs": None,
+                 "command": "", "to_measure": measure_command(ours, dataset=dataset, **(budget or {})),
+                 "folder": run_name(ours), "notes": []}]
+    for r in rows:
+        r["series"] = series_name(r)
+    return rows
 
 
 def _fmt(v: Any) -> str:
@@ -276,44 +359,76 @@ def _fmt(v: Any) -> str:
     return f"{v:.1f}"
 
 
-def comparison_markdown(rows: Sequence[dict], metrics: Sequence[str]) -> str:
-    """A Markdown table: source (quoted / measured), method, metrics, splits and scope."""
-    head = ["method", "source"] + list(metrics) + ["splits", "scope / epochs"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+def comparison_table(rows: Sequence[dict], metrics: Sequence[str]) -> Table:
+    """Paper (quoted) and ours (measured) rows: method, source, metrics, splits and budget."""
+    out = []
     for r in rows:
         if r["source"] == "paper":
-            where = f"Table {r['table']}" if isinstance(r["table"], int) else str(r["table"])
+            where = f"Table {r['table']}" if isinstance(r["table"], int) else str(r["table"]).replace("figure", "Fig. ")
             src, splits, scope = f"paper, {where} (quoted)", "", ""
         else:
             src = "ours (measured)"
             splits = ",".join(str(s) for s in r["splits"]) or "—"
             scope = r["scope"] + (f", {r['epochs']} epoch{'s' if r['epochs'] != 1 else ''}" if r.get("epochs") else "")
-        lines.append("| " + " | ".join([r["label"], src] + [_fmt(r.get(m)) for m in metrics] + [splits, scope]) + " |")
-    return "\n".join(lines)
+        out.append([r["label"], src] + [_fmt(r.get(m)) for m in metrics] + [splits, scope])
+    return Table(["method", "source"] + list(metrics) + ["splits", "scope / epochs"], out)
+
+
+def comparison_markdown(rows: Sequence[dict], metrics: Sequence[str]) -> str:
+    return comparison_table(rows, metrics).to_markdown()
 
 
 def commands_markdown(rows: Sequence[dict]) -> str:
-    """The commands that produced the measured rows (one code block), or a note when none ran."""
-    cmds = sorted({r["command"] for r in rows if r["source"] == "ours" and r.get("command")})
-    if not cmds:
-        return "_No measured results found yet._"
-    return "```text\n" + "\n".join(cmds) + "\n```"
+    """The commands that produced the measured rows, and those that would measure the missing ones."""
+    done = sorted({r["command"] for r in rows if r["source"] == "ours" and r.get("command")})
+    todo = sorted({r["to_measure"] for r in rows if r["source"] == "ours" and r.get("to_measure")})
+    parts = []
+    if done:
+        parts.append("Commands that produced the measured rows:\n\n```text\n" + "\n".join(done) + "\n```")
+    if todo:
+        parts.append(f"Rows {NOT_MEASURED}; these commands measure them (resumable, results/kgbd):"
+                     "\n\n```text\n" + "\n".join(todo) + "\n```")
+    return "\n\n".join(parts) or "_No measured results found yet._"
 
 
-def quoted_only_markdown(table_no: int, datasets: Iterable[str], metrics: Optional[Sequence[str]] = None,
-                         paper_path: Optional[str | Path] = None) -> str:
+def quoted_only_table(table_no: int, datasets: Iterable[str], metrics: Optional[Sequence[str]] = None,
+                      paper_path: Optional[str | Path] = None) -> Table:
     """Paper rows for datasets we did not measure, with a plain statement that they are quoted."""
     tab = paper_table(table_no, paper_path)
     metrics = list(metrics or tab["metrics"])
     datasets = [d for d in datasets if d in tab["datasets"]]
-    head = ["method"] + [f"{d} {m}" for d in datasets for m in metrics]
-    lines = [f"_Quoted from the paper (Table {table_no}); not measured here: these datasets are not "
-             "available in this environment. Supply them with `--data` to measure them._", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in tab["rows"]:
-        lines.append("| " + " | ".join([r["method"]] + [_fmt(r["values"].get(d, {}).get(m))
-                                                         for d in datasets for m in metrics]) + " |")
-    return "\n".join(lines)
+    rows = [[paper_label(r)] + [_fmt(r["values"].get(d, {}).get(m)) for d in datasets for m in metrics]
+            for r in tab["rows"]]
+    return Table(["method"] + [f"{d} {m}" for d in datasets for m in metrics], rows,
+                 note=f"Quoted from the paper (Table {table_no}); not measured here: these datasets are not "
+                      "available in this environment. Supply them with --data to measure them.")
+
+
+def summary_sentences(rows: Sequence[dict], metrics: Sequence[str] = ("R1", "mAP")) -> str:
+    """What a page's table says, written from its rows: how many rows are measured, and for each
+    measured row (the one with the most splits, then the largest budget) its gap to the paper."""
+    ours = [r for r in rows if r["source"] == "ours"]
+    measured = [r for r in ours if r.get("splits")]
+    labels = list(dict.fromkeys(r["label"] for r in ours))
+    done = list(dict.fromkeys(r["label"] for r in measured))
+    out = [f"{len(done)} of the {len(labels)} methods on this page are measured here at full scale"
+           + (f"; not yet: {', '.join(l for l in labels if l not in done)}." if len(done) < len(labels) else ".")]
+    paper = {r["label"]: r for r in rows if r["source"] == "paper"}
+    for lab in done:
+        best = max((r for r in measured if r["label"] == lab), key=lambda r: (len(r["splits"]), r.get("epochs") or 0))
+        parts = []
+        for m in metrics:
+            v, q = best.get(m), (paper.get(lab) or {}).get(m)
+            if v is None:
+                continue
+            mean = v["mean"] if isinstance(v, Mapping) else v
+            txt = f"{m} {_fmt(v)}"
+            if q is not None:
+                txt += f" against {q:.1f} quoted ({mean - q:+.1f})"
+            parts.append(txt)
+        if parts:
+            out.append(f"{lab}, {best['series'][len('ours ('):-1]}: " + "; ".join(parts) + ".")
+    return " ".join(out)
 
 
 # ----------------------------------------------------------------------------- overview
@@ -369,15 +484,15 @@ def quoted_pair_matrix(table_no: int, dataset: str, method: str, metric: str, va
     return out
 
 
-def conditions_markdown(table_no: int, dataset: str, metrics: Sequence[str] = METRICS) -> str:
+def conditions_table(table_no: int, dataset: str, metrics: Sequence[str] = METRICS) -> Table:
     """Table 5 style: one column group per probe-gallery condition, quoted, with method flags."""
     tab = paper_table(table_no)
     conds = tab["conditions"]
-    head = ["method"] + [f"{c} {m}" for c in conds for m in metrics]
-    lines = [f"_Quoted from the paper (Table {table_no}); not measured here. ♣ appearance-based, ‡ supervised._", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    rows = []
     for r in tab["rows"]:
         name = ("‡" if r.get("supervised") else "") + r["method"] + (" ♣" if r.get("appearance_based") else "")
         vals = r["values"][dataset]
-        lines.append("| " + " | ".join([name] + [_fmt(vals[c].get(m)) for c in conds for m in metrics]) + " |")
-    return "\n".join(lines)
+        rows.append([name] + [_fmt(vals[c].get(m)) for c in conds for m in metrics])
+    return Table(["method"] + [f"{c} {m}" for c in conds for m in metrics], rows,
+                 note=f"Quoted from the paper (Table {table_no}); not measured here. "
+                      "♣ appearance-based, ‡ supervised.")

@@ -93,8 +93,21 @@ def code_version(notebook: Path) -> str:
     return h.hexdigest()[:16]
 
 
+class NotebookError(ValueError):
+    """A book notebook that papermill cannot parameterise as intended."""
+
+
+def check_notebook(path: Path) -> None:
+    """Exactly one cell tagged ``parameters`` (papermill would silently use the first of two)."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    n = sum("parameters" in c.get("metadata", {}).get("tags", []) for c in cells)
+    if n != 1:
+        raise NotebookError(f"notebook {Path(path).stem} has {n} cells tagged 'parameters'; it needs exactly one")
+
+
 def notebook_parameters(path: Path) -> dict:
     import papermill
+    check_notebook(path)
     return {k: v for k, v in papermill.inspect_notebook(str(path)).items()}
 
 

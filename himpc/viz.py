@@ -326,24 +326,35 @@ def hsm_clip_figure(clip: np.ndarray, layout: Layout, delta_mean: np.ndarray, ti
 
 # ----------------------------------------------------------------------------- numbers
 def metric_bar_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = ("R1", "mAP"),
-                      title: str = "", group_key: str = "label", source_key: str = "source") -> go.Figure:
-    """Grouped bars, one subplot per metric: paper (quoted) beside ours (measured, mean ± std).
+                      title: str = "", group_key: str = "label", series_key: str = "series") -> go.Figure:
+    """Grouped bars, one subplot per metric: one trace per series (paper quoted; ours at each budget),
+    one bar per method in each trace, error bars = std over splits, percentage axes 0-100.
 
-    ``rows``: dicts with ``label`` (x group), ``source`` (``paper`` | ``ours`` | any name) and per
-    metric either a number or ``{"mean": .., "std": ..}``.
+    ``rows``: dicts with ``label`` (x category), ``series`` (see :func:`himpc.report.series_name`;
+    falls back to ``source``) and per metric a number or ``{"mean": .., "std": ..}``.  A method
+    that appears twice in one series would stack two numbers on one bar: refused.
     """
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=list(metrics))
-    sources = list(dict.fromkeys(r[source_key] for r in rows))
+    key = lambda r: r.get(series_key) or r["source"]                    # noqa: E731
+    series = list(dict.fromkeys(key(r) for r in rows))
+    palette = ["#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2"]
+    colours = {s: SOURCE_COLOURS["paper"] if s.startswith("paper") else palette[i % len(palette)]
+               for i, s in enumerate(x for x in series if not x.startswith("paper"))}
+    colours.update({s: SOURCE_COLOURS["paper"] for s in series if s.startswith("paper")})
     for ci, m in enumerate(metrics):
-        for s in sources:
-            sel = [r for r in rows if r[source_key] == s and r.get(m) is not None]
+        for s in series:
+            sel = [r for r in rows if key(r) == s and r.get(m) is not None]
+            cats = [r[group_key] for r in sel]
+            if len(cats) != len(set(cats)):
+                raise ValueError(f"series {s!r} holds a category twice ({cats}); label the rows apart")
             vals = [r[m]["mean"] if isinstance(r[m], Mapping) else r[m] for r in sel]
             errs = [r[m].get("std", 0.0) if isinstance(r[m], Mapping) else 0.0 for r in sel]
-            fig.add_trace(go.Bar(x=[r[group_key] for r in sel], y=vals, name=s, legendgroup=s,
-                                 showlegend=(ci == 0), marker_color=SOURCE_COLOURS.get(s),
-                                 error_y=dict(type="data", array=errs, visible=any(errs))),
+            fig.add_trace(go.Bar(x=cats, y=vals, name=s, legendgroup=s, showlegend=(ci == 0),
+                                 marker_color=colours[s], error_y=dict(type="data", array=errs, visible=any(errs))),
                           row=1, col=ci + 1)
-    fig.update_layout(barmode="group", title=title, height=380, margin=dict(l=50, r=10, t=60, b=80))
+        fig.update_yaxes(range=[0, 100], title_text=f"{m} (%)", row=1, col=ci + 1)
+    fig.update_layout(barmode="group", title=title, height=420, margin=dict(l=50, r=10, t=60, b=110),
+                      legend=dict(orientation="h", y=-0.35))
     return fig
 
 
@@ -373,15 +384,23 @@ def heatmap_figure(z: np.ndarray, x: Sequence[Any], y: Sequence[Any], title: str
 
 
 def histogram_figure(values: Mapping[str, np.ndarray], title: str = "", xaxis: str = "", nbins: int = 50,
-                     vline: Optional[float] = None) -> go.Figure:
-    """Overlaid normalised histograms (e.g. Jaccard distances of same / different person pairs)."""
+                     vline: Optional[float] = None, range_: Optional[tuple[float, float]] = None) -> go.Figure:
+    """Overlaid density histograms (e.g. Jaccard distances of same / different person pairs).
+
+    Binned here, not in the browser: the page carries nbins numbers per series, whatever the
+    number of values."""
+    arrays = {k: np.asarray(v, dtype=float).ravel() for k, v in values.items()}
+    allv = np.concatenate([a for a in arrays.values() if a.size] or [np.zeros(1)])
+    edges = np.histogram_bin_edges(allv, bins=nbins, range=range_)
+    centres = (edges[:-1] + edges[1:]) / 2
     fig = go.Figure()
-    for name, v in values.items():
-        fig.add_trace(go.Histogram(x=np.asarray(v).ravel(), name=name, opacity=0.6, nbinsx=nbins,
-                                   histnorm="probability density"))
+    for name, a in arrays.items():
+        dens = np.histogram(a, bins=edges, density=True)[0] if a.size else np.zeros(nbins)
+        fig.add_trace(go.Bar(x=centres.round(4), y=dens.round(5), width=float(edges[1] - edges[0]), opacity=0.6,
+                             name=f"{name} ({a.size:,} pairs)"))
     if vline is not None:
         fig.add_vline(x=vline, line_dash="dash", annotation_text=f"eps = {vline}")
-    fig.update_layout(barmode="overlay", title=title, xaxis_title=xaxis, height=340,
+    fig.update_layout(barmode="overlay", title=title, xaxis_title=xaxis, yaxis_title="density", height=340,
                       margin=dict(l=50, r=10, t=50, b=50))
     return fig
 

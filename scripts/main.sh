@@ -9,4 +9,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [ -z "${HIMPC_DATA:-}" ] && [ -d ../shared/data ]; then export HIMPC_DATA="$(cd ../shared/data && pwd)"; fi
-.venv/bin/himpc book --profile "${PROFILE:-smoke}" --results "${RESULTS:-results/book}" --jobs "${JOBS:-1}" "$@"
+.venv/bin/himpc book --profile "${PROFILE:-reference}" --results "${RESULTS:-results/book}" --jobs "${JOBS:-1}" "$@"

@@ -2,9 +2,12 @@
 
 Builds the book from a smoke rerun of every notebook on synthetic data (KGBD is not needed; the
 cross-view notebook measures its matrix on generated walks with a view field), then for every
-page: plotly figures rendered (SVG / canvas present), no console errors; on the HSM page the
-clip dropdown changes the figure and the ipywidgets inspector renders from its saved widget
-state.  A full-page screenshot of each page is kept under ``book/_build/screenshots``.
+page: plotly figures rendered (SVG / canvas present), no console errors, tables are HTML tables
+(as many as each page must have, no paragraph of pipe text), no bar trace repeats a category or
+exceeds 100 on a percentage axis; on the HSM page the clip dropdown changes the figure and the
+ipywidgets inspector renders from its saved widget state.  A full-page screenshot of each page
+is kept under ``book/_build/screenshots``.  ``page_report`` is shared with
+``tests/test_default_book.py`` (the real default book).
 Skipped with the reason when chromium, chromedriver or selenium is missing.
 """
 
@@ -39,7 +42,8 @@ def built_book(tmp_path_factory, monkeypatch_module):
     ss.view = np.array(["000", "000", "090", "090", "180", "180"] * 5)
     save_npz(ss, viewed)
     grid = tmp / "grid.yaml"
-    small = {"dataset": f"npz:{data}", "max_persons": 0, "epochs": 1, "hidden": 16, "heads": 2, "threads": 1}
+    small = {"dataset": f"npz:{data}", "max_persons": 0, "epochs": 1, "hidden": 16, "heads": 2, "threads": 1,
+             "small_model": True}
     prof = {"name": "browser-test", "notebooks": {
         "01_skeletons_hierarchy": [{"dataset": f"npz:{data}", "max_frames": 8, "trim": 2, "max_persons": 0}],
         "02_clustering": [dict(small, eps_grid=[0.6], min_samples_grid=[2])],
@@ -111,6 +115,50 @@ def test_pages_render_offline(built_book, browser):
     assert (shots / "notebooks_04_hard_skeleton_mining.png").exists()
     keep = ROOT / "book" / "_build" / "screenshots"          # CI artefact, next to the real build
     shutil.copytree(shots, keep, dirs_exist_ok=True)
+
+
+# Results tables (report.Table) each page must show: measured + quoted-only tables.
+EXPECTED_TABLES = {"01_skeletons_hierarchy": 1, "03_meta_transformation": 1, "05_main_results": 3,
+                   "06_ablation": 2, "07_levels": 3, "08_heads_embedding": 4, "09_dbscan": 4,
+                   "10_sequence_length": 1, "12_casia_b": 1, "14_baselines": 2}
+
+PAGE_JS = """
+const art = document.querySelector('main') || document.body;
+const tables = Array.from(art.querySelectorAll('table.himpc-table')).filter(t => !t.closest('.widget-output, .jupyter-widgets'));
+const pipes = Array.from(art.querySelectorAll('p')).map(p => p.textContent).filter(t => /\\|\\s*-{3}|^\\s*\\|.*\\|/.test(t));
+const figs = Array.from(document.querySelectorAll('.plotly-graph-div')).map(g => ({
+  bars: (g.data || []).filter(t => t.type === 'bar').map(t => ({name: t.name, x: t.x, y: t.y, yaxis: t.yaxis || 'y'})),
+  heatmaps: (g.data || []).filter(t => t.type === 'heatmap').map(t => ({y: t.y, x: t.x})),
+  ranges: Object.fromEntries(Object.entries(g.layout || {}).filter(([k, v]) => k.startsWith('yaxis'))
+                              .map(([k, v]) => [k.replace('axis', ''), v.range || null]))}));
+return {tables: tables.length, pipes: pipes, figs: figs, text: art.innerText};
+"""
+
+
+def page_report(browser) -> dict:
+    """What a page says: its results tables, pipe-text paragraphs, figure data and text."""
+    return browser.execute_script(PAGE_JS)
+
+
+def check_page(page: str, rep: dict) -> None:
+    stem = page.split("/")[-1].replace(".html", "")
+    assert not rep["pipes"], f"{page}: pipe text instead of a table: {rep['pipes'][:2]}"
+    if stem in EXPECTED_TABLES:
+        assert rep["tables"] == EXPECTED_TABLES[stem], f"{page}: {rep['tables']} tables, expected {EXPECTED_TABLES[stem]}"
+    for fig in rep["figs"]:
+        for tr in fig["bars"]:
+            cats = [str(c) for c in tr["x"]]
+            assert len(cats) == len(set(cats)), f"{page}: bar trace {tr['name']!r} repeats a category: {cats}"
+            rng = fig["ranges"].get(tr["yaxis"])
+            if rng and rng[1] == 100:
+                assert all(v is None or v <= 100 for v in tr["y"]), f"{page}: {tr['name']!r} above 100%"
+
+
+def test_pages_say_what_they_must(built_book, browser):
+    for page in PAGES:
+        browser.get((built_book / page).as_uri())
+        _wait(browser, "return Array.from(document.querySelectorAll('.plotly-graph-div')).every(d => d.data)")
+        check_page(page, page_report(browser))
 
 
 def test_hsm_dropdown_changes_the_figure(built_book, browser):

@@ -67,7 +67,17 @@ def test_comparison_rows_find_runs_by_config_anywhere(tmp_path):
     raw = [r for r in rows6 if r["source"] == "ours" and r["label"].startswith("Baseline")]
     assert raw[0]["R1"]["mean"] == pytest.approx(45.0)
     dpc = [r for r in rows6 if r["source"] == "ours" and r["label"] == "+ DPC"]
-    assert dpc[0]["scope"] == "not run yet"
+    assert dpc[0]["scope"] == report.NOT_MEASURED
+    assert dpc[0]["to_measure"].startswith("himpc train --preset dpc --splits 0,1,2 --epochs 40")
+    assert [r["series"] for r in ours] == ["ours (20 epochs, 3 splits)", "ours (5 epochs, split 0)"]
+    # every (series, method) pair once: a bar chart never stacks two rows on one category
+    pairs = [(r["series"], r["label"]) for r in rows]
+    assert len(pairs) == len(set(pairs))
+    assert "SGELA (supervised fine-tuning)" in {r["label"] for r in rows}
+    text = report.summary_sentences(rows)
+    assert "Hi-MPCh, 20 epochs, 3 splits: R1 52.0 ± 2.0 against 56.9 quoted (-4.9)" in text
+    html = report.comparison_table(rows, ["R1", "mAP"])._repr_html_()
+    assert html.count("<tr>") == len(rows) + 1 and "|" not in html
 
 
 def test_summarize_refuses_mixed_budgets(tmp_path):

@@ -29,12 +29,32 @@ def test_grid_expansion_and_unknown_parameters(tmp_path):
         rr.load_profile("nope")
 
 
-def test_every_notebook_has_one_parameters_cell():
+def test_every_notebook_is_clean_source():
+    """The notebooks are the source people edit: one parameters cell, no outputs, readable lines,
+    plumbing removed from the page and plotting code folded."""
     for stem in rr.BOOK_NOTEBOOKS:
         nb = json.loads((rr.NOTEBOOKS / f"{stem}.ipynb").read_text())
         tagged = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
         assert len(tagged) == 1, stem
         assert "results_dir" in rr.notebook_parameters(rr.NOTEBOOKS / f"{stem}.ipynb")
+        code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), f"{stem}: outputs"
+        long = [line for c in code for line in "".join(c["source"]).splitlines() if len(line) > 100]
+        assert not long, f"{stem}: code lines over 100 characters: {long}"
+        untagged = [c for c in code if not set(c.get("metadata", {}).get("tags", [])) &
+                    {"parameters", "remove-cell", "hide-input", "remove-input"}]
+        assert not untagged, f"{stem}: code cells without a display tag"
+
+
+def test_two_parameters_cells_are_refused_with_the_notebook_name(tmp_path):
+    nb = json.loads((rr.NOTEBOOKS / "01_skeletons_hierarchy.ipynb").read_text())
+    extra = json.loads(json.dumps(next(c for c in nb["cells"] if "parameters" in c["metadata"].get("tags", []))))
+    extra["id"] = "extra"
+    nb["cells"].append(extra)
+    bad = tmp_path / "99_edited.ipynb"
+    bad.write_text(json.dumps(nb))
+    with pytest.raises(rr.NotebookError, match="99_edited has 2 cells tagged 'parameters'"):
+        rr.notebook_parameters(bad)
 
 
 @pytest.mark.slow

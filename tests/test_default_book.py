@@ -1,0 +1,78 @@
+"""The default book as a reader gets it (``bash scripts/main.sh``): real KGBD, the reference model in
+models/, the committed results, no training.  Built once into a temporary copy, then read in
+headless chromium (network off): every table a table, every bar a distinct row, no SMOKE number,
+the HSM heat maps of the reference model (8 heads, 3 levels), every figure drawn, no console error.
+
+Needs HIMPC_DATA (KGBD), the reference model and chromium; skipped with the reason otherwise.
+"""
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from himpc import rerun as rr
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from book_screenshot import CHROMIUM, DRIVER, full_page_screenshot, make_browser  # noqa: E402
+from test_book_browser import PAGES, _wait, check_page, page_report  # noqa: E402
+
+MODEL = ROOT / "models" / "kgbd-hi-mpch-split0.safetensors"
+DATA = os.environ.get("HIMPC_DATA")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="chromium / chromedriver not found"),
+              pytest.mark.skipif(not (DATA and (Path(DATA) / "kgbd" / "KGBD.tar.gz").exists()),
+                                 reason="HIMPC_DATA does not point at KGBD"),
+              pytest.mark.skipif(not MODEL.exists(), reason=f"no reference model at {MODEL}")]
+
+
+@pytest.fixture(scope="module")
+def default_book(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("default-book")
+    t0 = time.perf_counter()
+    outcomes = rr.rerun("reference", tmp / "results", progress=False)
+    assert rr.report_outcomes(outcomes) == 0
+    book = tmp / "book"
+    shutil.copytree(ROOT / "book", book, ignore=shutil.ignore_patterns("_build", "notebooks", "results.md"))
+    assert rr.assemble(tmp / "results", book) == []
+    assert rr.build_book(book) == 0
+    print(f"default book: notebooks and build in {time.perf_counter() - t0:.0f} s")
+    return book / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    drv = make_browser(str(tmp_path_factory.mktemp("chromium-profile")))
+    yield drv
+    drv.quit()
+
+
+def test_default_pages_are_what_a_reader_needs(default_book, browser):
+    shots = ROOT / "book" / "_build" / "screenshots-default"
+    shots.mkdir(parents=True, exist_ok=True)
+    for page in PAGES:
+        browser.get((default_book / page).as_uri())
+        drawn = _wait(browser, "return Array.from(document.querySelectorAll('.plotly-graph-div'))"
+                               ".every(d => d.querySelector('svg.main-svg, canvas'))")
+        assert drawn, f"{page}: a plotly figure did not render"
+        rep = page_report(browser)
+        check_page(page, rep)
+        if page != "results.html":                     # the overview lists every result folder, smoke ones too
+            assert "SMOKE" not in rep["text"], f"{page}: shows a SMOKE number"
+        assert "Small model trained" not in rep["text"], f"{page}: a small model instead of the reference"
+        full_page_screenshot(browser, shots / (page.replace("/", "_").replace(".html", ".png")))
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, f"{page}: console errors {errors}"
+
+
+def test_hsm_page_shows_the_reference_model(default_book, browser):
+    browser.get((default_book / "notebooks/04_hard_skeleton_mining.html").as_uri())
+    _wait(browser, "return document.querySelector('.plotly-graph-div') && document.querySelector('.plotly-graph-div').data")
+    rep = page_report(browser)
+    maps = next(f["heatmaps"] for f in rep["figs"] if len(f["heatmaps"]) == 3)
+    assert all(len(h["y"]) == 8 + 1 for h in maps), "expected 8 heads and their mean on every level"
+    assert "Reference model" in rep["text"] and "kgbd-hi-mpch-split0" in rep["text"]
