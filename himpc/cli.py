@@ -57,7 +57,7 @@ def _config(args: argparse.Namespace, **extra: Any) -> Config:
         if getattr(args, k, None) is not None:
             overrides[k] = getattr(args, k)
     overrides.update(extra)
-    return make_config(args.preset, **overrides)
+    return make_config(getattr(args, "preset", None), **overrides)
 
 
 def _seeds(text: str) -> list[int]:
@@ -166,23 +166,60 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    """``info`` (dataset summary and, with --split-seed / --set, the split train would build),
+    ``fetch`` / ``verify`` (KGBD), ``import`` (a folder of per-walk files -> generic .npz)."""
     from . import data as d
     if args.action == "fetch":
         dest = Path(args.data) if args.data else Path("data")
         path = d.fetch_kgbd(dest)
         print(f"KGBD is at {path}")
         return 0
-    root = d.resolve_data_root(args.data)
+    if args.action == "import":
+        return _data_import(args)
+    dataset = args.dataset or "KGBD"
+    root = None if dataset.startswith("npz:") else d.resolve_data_root(args.data)
     if args.action == "verify":
         ok = d.verify_kgbd_archive(root / "kgbd" / "KGBD.tar.gz")
         print("checksum ok" if ok else "checksum MISMATCH")
         return 0 if ok else 1
-    ss = d.load_dataset(args.dataset or "KGBD", root)
-    print(json.dumps(ss.summary(), indent=1))
-    if args.split_seed is not None:
-        from .data.protocols import walk_split
-        sp = walk_split(ss, seed=args.split_seed, seq_len=args.seq_len)
-        print(json.dumps(sp.info, indent=1, default=str))
+    try:
+        ss = d.load_dataset(dataset, root)
+        print(json.dumps(ss.summary(), indent=1))
+        if args.split_seed is not None or args.set:
+            from .splits import build_split
+            extra = {"seq_len": args.seq_len} | ({} if args.split_seed is None else {"split_seed": args.split_seed})
+            cfg = _config(args, **extra)
+            info = build_split(cfg, args.data).info
+            print(json.dumps({k: v for k, v in info.items() if k != "walk_names"}, indent=1, default=str))
+    except d.DataError as err:
+        raise SystemExit(str(err)) from None
+    return 0
+
+
+def _data_import(args: argparse.Namespace) -> int:
+    from .data import DataError, save_npz
+    from .data.folder import import_folder
+    from .layouts import LayoutError, get_layout, layout_from_spec
+    if not args.path or not args.pattern or not args.out:
+        raise SystemExit("himpc data import FOLDER --pattern REGEX (--layout NAME | --layout-spec FILE) --out FILE.npz")
+    try:
+        if args.layout_spec:
+            layout = layout_from_spec(Path(args.layout_spec))
+        else:
+            layout = get_layout(args.layout or "kinect-v1-20")
+    except (LayoutError, OSError, ValueError) as err:
+        raise SystemExit(f"layout spec {args.layout_spec or args.layout}: {err}") from None
+    try:
+        ss, report = import_folder(args.path, args.pattern, layout, glob=args.glob, min_frames=args.min_frames,
+                                   strict=args.strict, progress=not args.quiet)
+    except DataError as err:
+        raise SystemExit(str(err)) from None
+    out = save_npz(ss, args.out)
+    print(report.summary())
+    print(f"wrote {out}: {ss.num_walks} walks of {len(set(ss.person))} persons, {len(ss.positions):,} frames, "
+          f"layout {layout.name}" + "".join(f", {k}: {sorted({str(v) for v in getattr(ss, k)})}"
+                                            for k in ("view", "condition") if getattr(ss, k) is not None))
+    print(f"next: himpc data --dataset npz:{Path(out).resolve()} --split-seed 0")
     return 0
 
 
@@ -244,11 +281,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-snapshots", action="store_true")
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("data", help="inspect a dataset, verify or fetch KGBD")
-    p.add_argument("action", nargs="?", choices=("info", "fetch", "verify"), default="info")
+    p.add_argument("action", nargs="?", choices=("info", "fetch", "verify", "import"), default="info")
+    p.add_argument("path", nargs="?", help="import: the folder of per-walk files")
     p.add_argument("--data")
     p.add_argument("--dataset")
     p.add_argument("--split-seed", type=int)
     p.add_argument("--seq-len", type=int, default=6)
+    p.add_argument("--set", action="append", metavar="NAME=VALUE",
+                   help="any Config field (protocol, by_field, probe_values ...): prints that split's counts")
+    p.add_argument("--pattern", help="import: regex with named groups person (required), view, condition")
+    p.add_argument("--layout", help="import: a known layout (kinect-v1-20, kinect-v1-20-sdk, kinect-v2-25, coco-14)")
+    p.add_argument("--layout-spec", help="import: a JSON layout spec file (custom joints and groups)")
+    p.add_argument("--out", help="import: the .npz to write")
+    p.add_argument("--glob", default="**/*", help="import: which files under the folder")
+    p.add_argument("--min-frames", type=int, default=26, help="import: shorter walks are skipped")
+    p.add_argument("--strict", action="store_true", help="import: refuse instead of skipping a bad file")
+    p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_data)
     p = sub.add_parser("rerun", help="execute the book's notebooks with papermill for a profile or YAML grid")
     p.add_argument("--profile", default="reference", help="reference | smoke | paper | <grid.yaml>")

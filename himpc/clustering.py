@@ -644,7 +644,8 @@ def cluster_features(
     if res.num_clusters == 0:
         logger.warning("DBSCAN found no cluster among %d samples (eps=%g, min_samples=%d)", len(labels), eps, min_samples)
     logger.info(
-        "clustered N=%d: %d clusters, %d outliers in %.2fs (graph nnz/row %.1f)",
+        "clustered N=%d: %d clusters, %d outliers in %.2fs (graph nnz/row %.1f; %s)",
         len(labels), res.num_clusters, res.num_outliers, res.seconds, graph.nnz / max(1, len(labels)),
+        ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()),
     )
     return res

@@ -115,6 +115,7 @@ class EpochLog:
     train_seconds: float
     purity: dict[str, float] = field(default_factory=dict)   # analysis only, never used for selection
     hsm_max_weight: Optional[float] = None                   # mean largest HSM frame weight delta (Eq. 8)
+    cluster_stages: dict[str, dict[str, float]] = field(default_factory=dict)   # seconds: knn, jaccard, dbscan..
     test: Optional[dict] = None                              # probe/gallery trace when eval_every > 0
 
 
@@ -150,6 +151,7 @@ class Trainer:
         self.proto_labels: Optional[torch.Tensor] = None   # the labels its prototypes were built from
         self.untrained_test: Optional[dict] = None
         self.last_hsm_max_weight: Optional[float] = None
+        self.cluster_stages: dict[str, dict[str, float]] = {}     # seconds per clustering stage and level
         self.start_epoch = 0
         self.ckpt_path = self.out_dir / "checkpoint.pt"
 
@@ -197,6 +199,7 @@ class Trainer:
                                    k1=cfg.k1, k2=cfg.k2, normalize=cfg.jaccard_normalize,
                                    rank_width=cfg.k1 if cfg.knn_list_k1 else None)
             labels[lv] = torch.from_numpy(np.asarray(res.labels, dtype=np.int64))
+            self.cluster_stages[name] = {k: round(v, 2) for k, v in res.timings.items()}
             if res.num_clusters < 2:
                 log.warning("level %s: DBSCAN found %d cluster(s); the level sits out this epoch "
                             "(eps=%.2f, min_samples=%d)", name, res.num_clusters, cfg.dbscan_eps,
@@ -276,7 +279,8 @@ class Trainer:
             t0 = time.perf_counter()
             loss, n = self.train_epoch(epoch, labels)
             rec = EpochLog(epoch, round(loss, 5), clusters, outliers, n, round(t_cluster, 2),
-                           round(time.perf_counter() - t0, 2), purity, self.last_hsm_max_weight)
+                           round(time.perf_counter() - t0, 2), purity, self.last_hsm_max_weight,
+                           dict(self.cluster_stages))
             if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 if xg is None:
                     xg, xp = level_inputs(self.split.gallery, cfg.levels), level_inputs(self.split.probe, cfg.levels)
