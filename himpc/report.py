@@ -69,10 +69,15 @@ def paper_table(no: int | str, path: Optional[str | Path] = None) -> dict:
 
 def run_name(ours: Mapping[str, Any]) -> str:
     """Folder name of the runs matching a paper row's ``ours`` entry."""
-    base = f"baseline-{ours['baseline']}" if "baseline" in ours else str(ours["preset"])
+    base = f"baseline-{ours['baseline']}" if "baseline" in ours else str(ours["preset"]).replace(",", "+")
     for k, v in sorted((ours.get("set") or {}).items()):
-        base += f"-{k.replace('_', '')}{v}"
+        base += f"-{k.replace('_', '')}{_value(v)}"
     return base
+
+
+def _value(v: Any) -> str:
+    """A config value as ``--set`` takes it (booleans lower-case)."""
+    return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def config_overrides(ours: Mapping[str, Any]) -> dict:
@@ -311,7 +316,7 @@ def measure_command(ours: Mapping[str, Any], splits: Sequence[int] = (0, 1, 2), 
     data = "" if dataset == "KGBD" else f" --dataset {dataset}"
     if "baseline" in ours:
         return f"himpc baseline --method {ours['baseline']}{data} --splits {sp} --out results/kgbd/{run_name(ours)}"
-    sets = "".join(f" --set {k}={v}" for k, v in sorted((ours.get("set") or {}).items()))
+    sets = "".join(f" --set {k}={_value(v)}" for k, v in sorted((ours.get("set") or {}).items()))
     return (f"himpc train --preset {ours['preset']}{data}{sets} --splits {sp} --epochs {epochs} "
             f"--out results/kgbd/{run_name(ours)}")
 
@@ -496,3 +501,79 @@ def conditions_table(table_no: int, dataset: str, metrics: Sequence[str] = METRI
     return Table(["method"] + [f"{c} {m}" for c in conds for m in metrics], rows,
                  note=f"Quoted from the paper (Table {table_no}); not measured here. "
                       "♣ appearance-based, ‡ supervised.")
+
+
+# ----------------------------------------------------------------------------- side by side (one split)
+def side_by_side(variants: Mapping[str, Mapping[str, Any]], roots: Sequence[str | Path], split: int = 0,
+                 epochs: Optional[int] = None, dataset: str = "KGBD") -> list[dict]:
+    """One row per named variant (``{label: ours-entry}``) on one split and budget: MSMR metrics,
+    training-side evidence (final joint-level purity, HSM sharpness) and the probe/gallery trace
+    (a record, never a selection).  A variant without a result says so, with its command."""
+    found = [(f, r) for f, r in iter_results(roots) if r.get("kind", "train") == "train"]
+    rows = []
+    for label, ours in variants.items():
+        want = row_config(ours, dataset=dataset)
+        hit = None
+        for f, res in found:
+            try:
+                cfg = result_config(res)
+            except (KeyError, ValueError, TypeError):
+                continue
+            if cfg.split_seed == split and (epochs is None or res.get("epochs") == epochs) and \
+                    config_matches(cfg, want, fixed=list(ours.get("set") or {})):
+                hit = (f, res)
+                break
+        if hit is None:
+            rows.append({"label": label, "measured": False, "epochs": epochs,
+                         "to_measure": measure_command(ours, splits=(split,), epochs=epochs or 20, dataset=dataset)})
+            continue
+        f, res = hit
+        hist = res.get("history", [])
+        last = hist[-1] if hist else {}
+        trace = [(h["epoch"] + 1, h["test"]["msmr"]["R1"], h["test"]["msmr"]["mAP"]) for h in hist if h.get("test")]
+        rows.append({"label": label, "measured": True, "epochs": res.get("epochs"), "folder": str(f.parent),
+                     **{m: res["metrics"]["msmr"][m] for m in METRICS},
+                     "joint R1": res["metrics"].get("joint", {}).get("R1"),
+                     "purity J": (last.get("purity") or {}).get("J"), "hsm_max_weight": last.get("hsm_max_weight"),
+                     "history": hist, "trace": trace, "command": res.get("command", "")})
+    return rows
+
+
+def side_by_side_table(rows: Sequence[dict]) -> Table:
+    out = []
+    for r in rows:
+        if not r["measured"]:
+            out.append([r["label"]] + ["—"] * 7 + [NOT_MEASURED])
+            continue
+        w = r.get("hsm_max_weight")
+        out.append([r["label"]] + [_fmt(r[m]) for m in METRICS] + [_fmt(r.get("joint R1")),
+                   "—" if r.get("purity J") is None else f"{r['purity J']:.2f}",
+                   "—" if w is None else f"{w:.2f}", f"{r['epochs']} epochs"])
+    return Table(["variant", "R1", "R5", "R10", "mAP", "joint-level R1", "final purity (J)",
+                  "largest HSM weight", "budget"], out)
+
+
+def side_by_side_sentences(rows: Sequence[dict], raw: Sequence[dict] = ()) -> str:
+    """What the paper-vs-code page says, from its rows."""
+    out = []
+    base = {r["series"]: r for r in raw if r["source"] == "ours" and r.get("splits")}
+    head = next((r for s, r in base.items() if "hip" not in s), None)
+    hip = next((r for s, r in base.items() if "hip" in s), None)
+    if head and hip:
+        out.append(f"Centring alone moves the raw clip distance from R1 {_fmt(hip['R1'])} / mAP {_fmt(hip['mAP'])} "
+                   f"(hip) to {_fmt(head['R1'])} / {_fmt(head['mAP'])} (head) over {len(head['splits'])} splits.")
+    done = [r for r in rows if r["measured"]]
+    if done:
+        best_map = max(done, key=lambda r: r["mAP"])
+        best_r1 = max(done, key=lambda r: r["R1"])
+        out.append(f"Of the {len(done)} Hi-MPCh variants measured ({done[0]['epochs']} epochs, one split), "
+                   f"{best_r1['label']} has the best R1 ({best_r1['R1']:.1f}) and {best_map['label']} the best "
+                   f"mAP ({best_map['mAP']:.1f}).")
+        sharp = [f"{r['label']} {r['hsm_max_weight']:.2f}" for r in done if r.get("hsm_max_weight")]
+        if sharp:
+            out.append("Largest HSM frame weight in the last epoch (1/F would be uniform, 1 a single frame): "
+                       + "; ".join(sharp) + ".")
+    missing = [r["label"] for r in rows if not r["measured"]]
+    if missing:
+        out.append(f"Not measured yet: {', '.join(missing)}.")
+    return " ".join(out)

@@ -35,7 +35,7 @@ from typing import Any, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-BOOK = ROOT / "book"
+BOOK = ROOT / "book"                  # the book's sources; _config.yml and _toc.yml are at ROOT
 PROFILES = BOOK / "profiles"
 
 
@@ -346,7 +346,8 @@ def build_book(book: Path = BOOK, strict: bool = True) -> int:
     """``jupyter-book build`` (HTML); warnings that hide broken content fail the build."""
     write_static(book)
     exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book), "--builder", "html", "--keep-going"]
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book), "--builder", "html", "--keep-going",
+           "--config", str(ROOT / "_config.yml"), "--toc", str(ROOT / "_toc.yml")]
     print("$ " + " ".join(cmd), flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     log = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)

@@ -337,8 +337,7 @@ def metric_bar_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] 
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=list(metrics))
     key = lambda r: r.get(series_key) or r["source"]                    # noqa: E731
     series = list(dict.fromkeys(key(r) for r in rows))
-    palette = ["#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2"]
-    colours = {s: SOURCE_COLOURS["paper"] if s.startswith("paper") else palette[i % len(palette)]
+    colours = {s: SOURCE_COLOURS["paper"] if s.startswith("paper") else px_colour(i)
                for i, s in enumerate(x for x in series if not x.startswith("paper"))}
     colours.update({s: SOURCE_COLOURS["paper"] for s in series if s.startswith("paper")})
     for ci, m in enumerate(metrics):
@@ -356,6 +355,27 @@ def metric_bar_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] 
     fig.update_layout(barmode="group", title=title, height=420, margin=dict(l=50, r=10, t=60, b=110),
                       legend=dict(orientation="h", y=-0.35))
     return fig
+
+
+def trace_figure(traces: Mapping[str, Sequence[tuple[int, float, float]]], title: str = "") -> go.Figure:
+    """Rank-1 and mAP against the epoch for several runs (``{name: [(epoch, R1, mAP), ...]}``)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["Rank-1", "mAP"])
+    for i, (name, pts) in enumerate(traces.items()):
+        ep = [p[0] for p in pts]
+        for col in (1, 2):
+            fig.add_trace(go.Scatter(x=ep, y=[p[col] for p in pts], mode="lines+markers", name=name,
+                                     legendgroup=name, showlegend=(col == 1),
+                                     line=dict(color=px_colour(i))), row=1, col=col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(title=title, height=380, margin=dict(l=50, r=10, t=60, b=110),
+                      legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def px_colour(i: int) -> str:
+    """The i-th colour of the book's palette."""
+    palette = ["#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2"]
+    return palette[i % len(palette)]
 
 
 def line_figure(x: Sequence[Any], series: Mapping[str, Sequence[float]], title: str = "", xaxis: str = "",

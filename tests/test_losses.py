@@ -89,3 +89,4 @@ def test_hsm_gradient_switch():
         loss = hi_mpch_loss(frame, inst, labels, valid, w, tau=1.0, grad_through_importance=flag)
         g.append(torch.autograd.grad(loss, frame)[0])
     assert not torch.allclose(g[0], g[1])
+

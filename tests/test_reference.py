@@ -82,3 +82,12 @@ def test_committed_reference_models_reproduce_their_numbers(model, kgbd_root):
                           "--data", kgbd_root], capture_output=True, text=True, check=True).stdout
     res = json.loads(out[out.index("{"):])
     assert res["max_abs_difference"] <= 0.1, res
+
+
+def test_models_folder_stays_small():
+    files = list(MODELS.glob("*.safetensors"))
+    assert all(f.stat().st_size <= 8 * 2**20 for f in files), [(f.name, f.stat().st_size) for f in files]
+    assert sum(f.stat().st_size for f in files) <= 40 * 2**20
+    for f in files:                                           # every committed file is a readable reference
+        head = read_header(f)
+        assert head["metrics"] and head["extra"].get("history"), f.name
