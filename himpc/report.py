@@ -374,9 +374,28 @@ def comparison_table(rows: Sequence[dict], metrics: Sequence[str]) -> Table:
         else:
             src = "ours (measured)"
             splits = ",".join(str(s) for s in r["splits"]) or "—"
-            scope = r["scope"] + (f", {r['epochs']} epoch{'s' if r['epochs'] != 1 else ''}" if r.get("epochs") else "")
+            scope = r["series"][len("ours ("):-1] if r.get("splits") else r["scope"]
         out.append([r["label"], src] + [_fmt(r.get(m)) for m in metrics] + [splits, scope])
-    return Table(["method", "source"] + list(metrics) + ["splits", "scope / epochs"], out)
+    return Table(["method", "source"] + list(metrics) + ["splits", "run"], out)
+
+
+def chart_rows(rows: Sequence[dict]) -> list[dict]:
+    """The rows a bar chart shows: every quoted row, and per method the measured row with the most
+    splits, then the largest budget (the table lists them all).  Two series, one bar per method in
+    each; the measured bar's ``detail`` says which run it is."""
+    best: dict[str, dict] = {}
+    for r in rows:
+        if r["source"] == "ours" and r.get("splits"):
+            cur = best.get(r["label"])
+            if cur is None or (len(r["splits"]), r.get("epochs") or 0) > (len(cur["splits"]), cur.get("epochs") or 0):
+                best[r["label"]] = r
+    out = []
+    for r in rows:
+        if r["source"] == "paper":
+            out.append(dict(r, series="paper (quoted)", detail="quoted from the paper"))
+        elif best.get(r["label"]) is r:
+            out.append(dict(r, series="ours (measured)", detail=r["series"][len("ours ("):-1]))
+    return out
 
 
 def comparison_markdown(rows: Sequence[dict], metrics: Sequence[str]) -> str:
@@ -385,7 +404,7 @@ def comparison_markdown(rows: Sequence[dict], metrics: Sequence[str]) -> str:
 
 def commands_markdown(rows: Sequence[dict]) -> str:
     """The commands that produced the measured rows, and those that would measure the missing ones."""
-    done = sorted({r["command"] for r in rows if r["source"] == "ours" and r.get("command")})
+    done = sorted({clean_command(r["command"]) for r in rows if r["source"] == "ours" and r.get("command")})
     todo = sorted({r["to_measure"] for r in rows if r["source"] == "ours" and r.get("to_measure")})
     parts = []
     if done:
@@ -394,6 +413,12 @@ def commands_markdown(rows: Sequence[dict]) -> str:
         parts.append(f"Rows {NOT_MEASURED}; these commands measure them (resumable, results/kgbd):"
                      "\n\n```text\n" + "\n".join(todo) + "\n```")
     return "\n\n".join(parts) or "_No measured results found yet._"
+
+
+def clean_command(cmd: str) -> str:
+    """A recorded command as a reader types it: ``.../bin/himpc`` and ``.../himpc/__main__.py`` -> ``himpc``."""
+    import re
+    return re.sub(r"^\S*(/bin/himpc|/himpc/__main__\.py|/himpc/cli\.py)(?=\s)", "himpc", cmd.strip())
 
 
 def quoted_only_table(table_no: int, datasets: Iterable[str], metrics: Optional[Sequence[str]] = None,

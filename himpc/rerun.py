@@ -301,6 +301,11 @@ def _book_copy(src: Path, dst: Path) -> None:
     HTML div (the JSON is for JupyterLab; the book would report it as an unknown mime type)."""
     nb = json.loads(src.read_text())
     for cell in nb.get("cells", []):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags:       # papermill's cell: only worth a look when it sets more than paths
+            names = {line.split("=")[0].strip() for line in "".join(cell.get("source", "")).splitlines()
+                     if "=" in line and not line.lstrip().startswith("#")}
+            tags.append("remove-cell" if names <= {"results_dir"} else "hide-input")
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             if PLOTLY_MIME in data and "text/html" in data:

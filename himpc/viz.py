@@ -348,8 +348,10 @@ def metric_bar_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] 
                 raise ValueError(f"series {s!r} holds a category twice ({cats}); label the rows apart")
             vals = [r[m]["mean"] if isinstance(r[m], Mapping) else r[m] for r in sel]
             errs = [r[m].get("std", 0.0) if isinstance(r[m], Mapping) else 0.0 for r in sel]
+            hover = [f"{r[group_key]}: %{{y:.1f}}<br>{r.get('detail', s)}<extra></extra>" for r in sel]
             fig.add_trace(go.Bar(x=cats, y=vals, name=s, legendgroup=s, showlegend=(ci == 0),
-                                 marker_color=colours[s], error_y=dict(type="data", array=errs, visible=any(errs))),
+                                 marker_color=colours[s], hovertemplate=hover,
+                                 error_y=dict(type="data", array=errs, visible=any(errs))),
                           row=1, col=ci + 1)
         fig.update_yaxes(range=[0, 100], title_text=f"{m} (%)", row=1, col=ci + 1)
     fig.update_layout(barmode="group", title=title, height=420, margin=dict(l=50, r=10, t=60, b=110),
@@ -386,7 +388,7 @@ def line_figure(x: Sequence[Any], series: Mapping[str, Sequence[float]], title: 
     for name, ys in series.items():
         fig.add_trace(go.Scatter(x=list(x), y=list(ys), mode="lines+markers", name=name),
                       secondary_y=(name in secondary) if secondary else None)
-    fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis, height=360,
+    fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis, height=360, showlegend=True,
                       margin=dict(l=50, r=10, t=50, b=50))
     return fig
 

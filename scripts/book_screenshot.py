@@ -21,6 +21,8 @@ def make_browser(profile_dir: str, width: int = 1280, height: int = 1600):
     """Headless chromium that cannot reach the network (proxy to a closed port), console logs kept."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    if not (CHROMIUM and DRIVER):
+        raise SystemExit("chromium and chromedriver are needed: apt-get install -y chromium chromium-driver")
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
