@@ -39,9 +39,9 @@ class Config:
     gallery_values: tuple[str, ...] = ()
     train_values: tuple[str, ...] = ()    # empty: every value not used by probe/gallery
     normalize: Literal["root", "root-facing", "none"] = "root"   # see data.protocols.normalize_clips
-    root_joint: Optional[str] = None      # None: the layout's root, the joint the authors' code centres on
-                                          # (joint 0 of the stored order: Head for KGBD's raw order); or a
-                                          # joint name, e.g. HipCenter (see layouts.LAYOUTS)
+    root_joint: Optional[str] = None      # None: the layout's root (hip centre for Kinect); a joint name;
+                                          # or joint0: joint 0 of the stored order, as the authors' code
+                                          # (KGBD: the head; see layouts.LAYOUTS)
 
     # --- model (Sec. 3.2-3.4) ----------------------------------------------------------
     levels: str = "JCL"                   # any ordered subset of J (joint), C (component), L (limb)
@@ -194,8 +194,8 @@ class Config:
 # Where the authors' released code (github.com/Kali-Hac/Hi-MPC) departs from the paper's text, or
 # decides what the paper leaves open: switch -> (our default, the code's value, where the code does it).
 OFFICIAL_CODE_SWITCHES: dict[str, tuple[Any, Any, str]] = {
-    "root_joint": (None, None, "utils/process.py L26-28: every frame minus its joint 0 of the stored order "
-                   "(KGBD: the head); None = the layout's root, which is that joint"),
+    "root_joint": (None, "joint0", "utils/process.py L26-28: every frame minus its joint 0 of the stored "
+                   "order (KGBD: the head; ours: the layout's root, the hip centre)"),
     "head_init": ("normal", "normal", "Hi-MPC.py L296: W_head = tf.random_normal([H, H]) (paper silent)"),
     "joint_loss_divide_by_m": (True, False, "Hi-MPC.py L447-448, L459: loss_P, loss_B divided by M, loss_J not"),
     "hsm_grad": (False, True, "Hi-MPC.py L353, L364-381: importance from the logits, no stop_gradient"),

@@ -118,7 +118,8 @@ def inspection_run(model: Optional[str | Path], data: Optional[str] = None, smal
     snaps = sorted(path.parent.glob(f"{path.stem}-epoch*.safetensors")) + [path]
     m = run.result.get("metrics", {}).get("msmr", {})
     what = (f"Reference model `{path.as_posix()}`: Hi-MPCh as configured in the file (h = {run.cfg.hidden}, "
-            f"M = {run.cfg.heads}, levels {run.cfg.levels}), KGBD split {run.cfg.split_seed}, trained for "
+            f"M = {run.cfg.heads}, levels {run.cfg.levels}), KGBD split {run.cfg.split_seed}, every frame "
+            f"centred on {run.split.info.get('root_joint', 'the layout root')}, trained for "
             f"{run.epoch} epochs on all {len(set(run.split.train.person))} training persons"
             + (f"; on its probe/gallery it reaches MSMR Rank-1 {m['R1']:.1f} / mAP {m['mAP']:.1f}" if m else "")
             + ".")

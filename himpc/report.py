@@ -146,14 +146,18 @@ def _comparable(cfg: Config) -> dict:
     d["eps"], d["min_samples"] = cfg.dbscan_eps, cfg.dbscan_min_samples      # None means the dataset's value
     d["selection"] = cfg.selection
     d["precision"] = cfg.precision                     # a bf16 run is its own row, never averaged with fp32
-    d["root_joint"] = cfg.root_joint or default_root(cfg.dataset)   # None means the layout's root
+    d["root_joint"] = resolved_root(cfg.dataset, cfg.root_joint)     # None / joint0 -> the joint's name
     return d
 
 
-def default_root(dataset: str) -> Optional[str]:
-    """The root joint ``root_joint=None`` stands for, where the dataset fixes the layout (KGBD: the head)."""
+def resolved_root(dataset: str, root_joint: Optional[str]) -> Optional[str]:
+    """The joint a run centred on, where the dataset fixes the layout (KGBD): ``None`` is the
+    layout's root (the hip centre), ``joint0`` the first joint of the files (the head)."""
+    if dataset != "KGBD":
+        return root_joint
     from .layouts import get_layout
-    return get_layout("kinect-v1-20").root if dataset == "KGBD" else None
+    lay = get_layout("kinect-v1-20")
+    return lay.root if root_joint is None else lay.joints[0] if root_joint == "joint0" else root_joint
 
 
 def row_config(ours: Mapping[str, Any], **overrides: Any) -> Config:
@@ -280,7 +284,7 @@ def comparison_rows(table_no: int | str, dataset: str, roots: Sequence[str | Pat
             continue
         found = measured_rows(ours, groups, label, table_no, metrics, dataset=dataset, scales=scales,
                               budget=budget)
-        for name, over in (variants or {}).items():        # runs of an earlier default: their own rows
+        for name, over in (variants or {}).items():        # runs that differ in a named switch: own rows
             alt = dict(ours, set={**(ours.get("set") or {}), **over})
             extra = [dict(r, series=r["series"][:-1] + f", {name})")
                      for r in measured_rows(alt, groups, label, table_no, metrics, dataset=dataset,

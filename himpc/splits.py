@@ -57,5 +57,6 @@ def build_split(cfg: Config, data_root: Optional[str]) -> ClipSplit:
     for part in (split.train, split.gallery, split.probe):
         normalise_part(part, cfg)
     split.info["normalize"] = cfg.normalize
-    split.info["root_joint"] = cfg.root_joint or split.train.layout.root
+    lay = split.train.layout
+    split.info["root_joint"] = lay.joints[0] if cfg.root_joint == "joint0" else cfg.root_joint or lay.root
     return split

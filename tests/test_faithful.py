@@ -21,14 +21,15 @@ from test_engine import SMALL, synthetic_walks
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_kgbd_is_centred_on_the_head_like_the_authors_code():
+def test_kgbd_centring_default_hip_and_the_codes_joint0():
     lay = get_layout("kinect-v1-20")
     assert lay.joints[0] == "Head" and KGBD_FILE_JOINTS[0] == "Head"      # the file order starts at the head
     clips = np.random.default_rng(0).normal(size=(2, 6, 20, 3)).astype(np.float32)
-    out = normalize_clips(clips, lay)                                      # default root
-    assert np.allclose(out[..., 0, :], 0.0)                                # joint 0, as utils/process.py L26-28
-    hip = normalize_clips(clips, lay, root="HipCenter")                    # the named alternative
-    assert np.allclose(hip[..., lay.index("HipCenter"), :], 0.0)
+    out = normalize_clips(clips, lay)                                      # default: the hip centre
+    assert np.allclose(out[..., lay.index("HipCenter"), :], 0.0)
+    code = normalize_clips(clips, lay, root="joint0")                      # utils/process.py L26-28
+    assert np.allclose(code[..., 0, :], 0.0) and np.allclose(code, normalize_clips(clips, lay, root="Head"))
+    assert make_config("hi-mpch,official-code").root_joint == "joint0"
 
 
 def test_authors_kgbd_files_are_read_in_raw_file_order(tmp_path):

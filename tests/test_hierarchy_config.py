@@ -38,8 +38,8 @@ def test_kgbd_and_sdk_orders_agree():
     a = build_hierarchy(x, sdk, "CL")
     b = build_hierarchy(x[:, perm], kg, "CL")
     assert all(torch.allclose(u, v) for u, v in zip(a, b))
-    # the authors centre on joint 0 of the stored order: the head in KGBD's raw order
-    assert kg.root == "Head" and kg.root_index == 0 and sdk.root == "HipCenter"
+    # default root: the hip centre (the authors' joint 0 of the raw order, the head, is root_joint=joint0)
+    assert kg.root == "HipCenter" and kg.root_index == 11 and sdk.root == "HipCenter"
 
 
 def test_custom_spec_and_errors():

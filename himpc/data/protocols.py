@@ -205,7 +205,8 @@ def normalize_clips(clips: np.ndarray, layout: Layout, mode: str = "root", root:
     """A new array with each frame centred on its root joint.
 
     ``mode``: ``root`` centres every frame on the root joint (``root`` names it; default
-    ``layout.root``, joint 0 of the stored order as in the authors' code: the head for KGBD);
+    ``layout.root``, the hip centre for Kinect layouts; ``joint0`` is joint 0 of the stored order,
+    which the authors' code uses: the head for KGBD);
     ``root-facing`` also rotates each clip about the vertical (y) axis so that its mean hip
     axis points along +x (removes the walking direction relative to the camera; not in the
     paper); ``none`` returns a copy.
@@ -217,7 +218,7 @@ def normalize_clips(clips: np.ndarray, layout: Layout, mode: str = "root", root:
         raise ValueError(f"unknown normalize mode {mode!r} (root | root-facing | none)")
     if clips.shape[-2] != layout.num_joints:
         raise DataError(f"clips have {clips.shape[-2]} joints, layout {layout.name!r} has {layout.num_joints}")
-    r = layout.root_index if root is None else layout.index(root)
+    r = layout.root_index if root is None else 0 if root == "joint0" else layout.index(root)
     out = clips - clips[..., r:r + 1, :]
     if mode == "root-facing":
         a = facing_angles(out, layout)[..., None, None]              # [N, 1, 1]
