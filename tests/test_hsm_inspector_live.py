@@ -12,16 +12,27 @@ from test_engine import synthetic_walks
 
 DRIVE = """\
 import numpy as np
-shown = [inspector.importance().copy()]
-clip = int(np.flatnonzero((run.labels >= 0).all(0).numpy())[0])
-inspector.select(clip); shown.append(inspector.importance().copy())
-inspector.level.value = 1; shown.append(inspector.importance().copy())
-inspector.head.value = 0; shown.append(inspector.importance().copy())
-inspector.epoch.value = inspector.epoch.options[0]; shown.append(inspector.importance().copy())
-other = next(p for p in inspector.person.options if p != inspector.person.value)
-inspector.person.value = other; shown.append(inspector.importance().copy())
-changed = [not np.array_equal(a, b, equal_nan=True) for a, b in zip(shown[1:-1], shown[2:])]
-assert len(inspector.epoch.options) == 2 and all(changed), (changed, shown)
+act = [lv for lv in range(len(run.levels)) if bool(run.protos.active[lv])]
+inl = np.flatnonzero((run.labels[act] >= 0).all(0).numpy())
+inspector.select(int(inl[0])); inspector.level.value = act[0]
+last = inspector.importance().copy()
+assert np.isfinite(last).all(), last
+changed = {}
+def step(name, widget, value):
+    global last
+    widget.value = value
+    now = inspector.importance().copy()
+    changed[name] = not np.array_equal(now, last, equal_nan=True)
+    last = now
+if len(act) > 1:
+    step("level", inspector.level, act[1])
+step("head", inspector.head, 0)
+step("epoch", inspector.epoch, inspector.epoch.options[0])
+inspector.epoch.value = inspector.epoch.options[-1]
+last = inspector.importance().copy()
+other = next(int(i) for i in inl if run.split.train.person[i] != run.split.train.person[inl[0]])
+step("person", inspector.person, str(run.split.train.person[other]))
+assert len(inspector.epoch.options) == 2 and all(changed.values()), changed
 print("INSPECTOR-OK", changed)
 """
 

@@ -44,6 +44,19 @@ def test_import_two_layouts_and_bad_files(tmp_path):
         read_walk(bad, layout_from_spec(SPEC))
 
 
+def test_cli_import_a_second_layout_names_what_it_skips(tmp_path, capsys):
+    v2 = make_folder(tmp_path / "v2", 25)                                       # one frame per row, CSV
+    (v2 / "sub01" / "Run01_8.txt").write_text("1,2,3,4\n4,5,6,7\n")
+    out = tmp_path / "v2.npz"
+    assert main(["data", "import", str(v2), "--pattern", r"sub(?P<person>\d+)/Run(?P<condition>\d+)_",
+                 "--layout", "kinect-v2-25", "--min-frames", "20", "--out", str(out), "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "read 16 walk file(s), skipped 1" in text and "sub01/Run01_8.txt, line 1: 4 numeric columns" in text
+    assert "layout kinect-v2-25" in text and "condition: ['01', '02']" in text
+    with pytest.raises(SystemExit, match="needs a named group 'person'"):
+        main(["data", "import", str(v2), "--pattern", r"sub(\d+)", "--out", str(out), "--quiet"])
+
+
 def test_cli_import_counts_train_and_evaluate(tmp_path, capsys):
     folder = make_folder(tmp_path / "lab", 18, persons=6, walks=6, per_joint_rows=True,
                          conditions=("nm", "nm", "bg", "bg", "cl", "cl"))
