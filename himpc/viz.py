@@ -13,7 +13,6 @@ plotly.js the page already loaded (the book ships it in ``_static``, never from 
 
 from __future__ import annotations
 
-import html
 import math
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -428,11 +427,9 @@ def histogram_figure(values: Mapping[str, np.ndarray], title: str = "", xaxis: s
 
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = "") -> str:
-    """A small HTML table (escaped), for ``IPython.display.HTML``."""
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return f'<table class="himpc-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    """A small HTML table (escaped), for ``IPython.display.HTML`` (see :class:`himpc.report.Table`)."""
+    from .report import Table
+    return Table(list(header), [list(r) for r in rows], caption)._repr_html_()
 
 
 def matrix_dropdown_figure(matrices: dict[str, np.ndarray], rows: Sequence[str], cols: Sequence[str],
