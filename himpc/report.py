@@ -402,10 +402,6 @@ def chart_rows(rows: Sequence[dict]) -> list[dict]:
     return out
 
 
-def comparison_markdown(rows: Sequence[dict], metrics: Sequence[str]) -> str:
-    return comparison_table(rows, metrics).to_markdown()
-
-
 def commands_markdown(rows: Sequence[dict]) -> str:
     """The commands that produced the measured rows, and those that would measure the missing ones."""
     done = sorted({clean_command(r["command"]) for r in rows if r["source"] == "ours" and r.get("command")})
