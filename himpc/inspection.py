@@ -23,7 +23,7 @@ from .data.protocols import ClipSplit
 from .engine import LEVEL_LABEL, build_model, encode, level_inputs
 from .model import HiMPCModel, Prototypes
 from .objective import batch_loss
-from .reference import ReferenceError, load_reference
+from .reference import ReferenceError, load_reference, read_header
 from .splits import build_split
 
 
@@ -101,12 +101,9 @@ def load_run(run_dir: str | Path, data_root: Optional[str] = None, device: str =
 def _load_reference_run(path: Path, data_root: Optional[str], device: str,
                         split: Optional[ClipSplit]) -> LoadedRun:
     """A reference model file: model and pseudo labels from the file, prototypes rebuilt by Eq. 2."""
-    ref = load_reference(path, device=device)
-    cfg = ref.cfg
+    cfg = Config.from_dict(read_header(path)["config"])
     split = split if split is not None else build_split(cfg, data_root)
-    if ref.meta.get("layout") and ref.meta["layout"] != split.train.layout.name:
-        raise ReferenceError(f"reference model {path} was trained on layout {ref.meta['layout']!r}, "
-                             f"the data uses {split.train.layout.name!r}")
+    ref = load_reference(path, layout=split.train.layout.name, device=device)
     x = level_inputs(split.train, cfg.levels)
     labels = ref.pseudo_labels
     if labels is None or labels.shape != (len(cfg.levels), len(split.train)):

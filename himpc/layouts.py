@@ -60,6 +60,13 @@ class Layout:
     def root_index(self) -> int:
         return self.joints.index(self.root)
 
+    def root_name(self, root_joint: "str | None" = None) -> str:
+        """The joint a frame is centred on: ``None`` is the layout's root, ``joint0`` the first joint
+        of the stored order (what the authors' code uses), anything else a joint name."""
+        if root_joint is None:
+            return self.root
+        return self.joints[0] if root_joint == "joint0" else root_joint
+
     def index(self, joint: str) -> int:
         try:
             return self.joints.index(joint)

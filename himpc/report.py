@@ -156,8 +156,7 @@ def resolved_root(dataset: str, root_joint: Optional[str]) -> Optional[str]:
     if dataset != "KGBD":
         return root_joint
     from .layouts import get_layout
-    lay = get_layout("kinect-v1-20")
-    return lay.root if root_joint is None else lay.joints[0] if root_joint == "joint0" else root_joint
+    return get_layout("kinect-v1-20").root_name(root_joint)
 
 
 def row_config(ours: Mapping[str, Any], **overrides: Any) -> Config:

@@ -57,6 +57,5 @@ def build_split(cfg: Config, data_root: Optional[str]) -> ClipSplit:
     for part in (split.train, split.gallery, split.probe):
         normalise_part(part, cfg)
     split.info["normalize"] = cfg.normalize
-    lay = split.train.layout
-    split.info["root_joint"] = lay.joints[0] if cfg.root_joint == "joint0" else cfg.root_joint or lay.root
+    split.info["root_joint"] = split.train.layout.root_name(cfg.root_joint)
     return split

@@ -218,7 +218,7 @@ def normalize_clips(clips: np.ndarray, layout: Layout, mode: str = "root", root:
         raise ValueError(f"unknown normalize mode {mode!r} (root | root-facing | none)")
     if clips.shape[-2] != layout.num_joints:
         raise DataError(f"clips have {clips.shape[-2]} joints, layout {layout.name!r} has {layout.num_joints}")
-    r = layout.root_index if root is None else 0 if root == "joint0" else layout.index(root)
+    r = layout.index(layout.root_name(root))
     out = clips - clips[..., r:r + 1, :]
     if mode == "root-facing":
         a = facing_angles(out, layout)[..., None, None]              # [N, 1, 1]
