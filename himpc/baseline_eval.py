@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Optional
@@ -12,6 +11,7 @@ from .config import Config
 from .engine import _metrics
 from .metrics import evaluate_features
 from .provenance import environment
+from .results import write_json
 from .splits import build_split
 
 
@@ -27,6 +27,5 @@ def run_baseline(name: str, cfg: Config, data_root: Optional[str], out_dir: Opti
               "split": split.info, "metrics": {"msmr": metrics}, "seconds_total": round(time.perf_counter() - t0, 1),
               "environment": environment()}
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "result.json").write_text(json.dumps(result, indent=1, default=str))
+        write_json(Path(out_dir) / "result.json", result)
     return result

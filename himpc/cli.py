@@ -79,10 +79,55 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--splits", default="0", help="split seeds, e.g. 0,1,2 or 0-4")
     p.add_argument("--out", type=Path, default=Path("runs"), help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _cluster_options(p, "splits run in parallel on a LocalCluster of N workers")
+    p.add_argument("--resources", action="append", metavar="NAME=AMOUNT",
+                   help="Dask resources each split holds on a cluster, e.g. GPU=1 (repeatable)")
+
+
+def _cluster_options(p: argparse.ArgumentParser, jobs_help: str) -> None:
+    p.add_argument("--jobs", type=int, help=jobs_help)
+    p.add_argument("--scheduler", metavar="ADDRESS|FILE",
+                   help="run on the Dask cluster at tcp://HOST:PORT (or its --scheduler-file)")
+
+
+def _split_tasks(args: argparse.Namespace, fn, name: str, **kwargs: Any) -> int:
+    """Each split of ``himpc train`` / ``baseline`` as a task on the Dask cluster (or a LocalCluster)."""
+    import os
+    from .executor import Task, run_tasks
+    data = args.data or os.environ.get("HIMPC_DATA")
+    data = str(Path(data).resolve()) if data else None
+    command = " ".join(shlex.quote(a) for a in sys.argv)
+    resources = dict(_resource(r) for r in args.resources or [])
+    tasks = [Task(f"{name} split{s}", fn, (_config(args, split_seed=s), data, args.out.resolve() / f"split{s}"),
+                  dict(kwargs, command=command), output=args.out.resolve() / f"split{s}" / "result.json",
+                  resources=resources or None) for s in _seeds(args.splits)]
+    done = run_tasks(tasks, args.scheduler, args.jobs or 1, progress=not args.quiet, desc=f"{name} {args.out}")
+    failed = [r for r in done if not r.ok]
+    for r in failed:
+        print(f"FAILED {r.task.name} (on {r.where.get('host', '?')}): {r.error}", file=sys.stderr)
+    ok = sorted((r.value for r in done if r.ok), key=lambda res: res["config"]["split_seed"])
+    for res in ok:
+        log.info("split %d: %s", res["config"]["split_seed"], json.dumps(res["metrics"]))
+    code = _summarise(args.out, ok) if ok else 0
+    return 1 if failed else code
+
+
+def _resource(text: str) -> tuple[str, float]:
+    name, _, amount = text.partition("=")
+    try:
+        return name.strip(), float(amount)
+    except ValueError:
+        raise SystemExit(f"--resources expects NAME=AMOUNT (e.g. GPU=1), got {text!r}") from None
+
+
+def _fan_out(args: argparse.Namespace) -> bool:
+    return bool(args.scheduler or args.jobs)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .engine import train
+    if _fan_out(args):
+        return _split_tasks(args, train, "train", resume=not args.no_resume, progress=False)
     results = []
     for s in _seeds(args.splits):
         cfg = _config(args, split_seed=s)
@@ -96,6 +141,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_baseline(args: argparse.Namespace) -> int:
     from .baseline_eval import run_baseline
+    if _fan_out(args):
+        return _split_tasks(args, _baseline_task, f"baseline-{args.method}", method=args.method)
     results = []
     for s in _seeds(args.splits):
         cfg = _config(args, split_seed=s)
@@ -106,11 +153,16 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return _summarise(args.out, results)
 
 
+def _baseline_task(cfg: Config, data: Optional[str], out: Path, method: str, command: str) -> dict:
+    from .baseline_eval import run_baseline
+    return run_baseline(method, cfg, data, out, command=command)
+
+
 def _summarise(out: Path, results: list[dict]) -> int:
-    from .results import aggregate, format_row
+    from .results import aggregate, format_row, write_json
     agg = aggregate(results)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.json").write_text(json.dumps(agg, indent=1))
+    write_json(out / "summary.json", agg)
     for lv in [k for k in agg if isinstance(agg[k], dict)]:
         print(f"{lv:>10}: {format_row(agg, lv)}   (mean ± std over splits {agg['split_seeds']})")
     return 0
@@ -228,8 +280,8 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     from .rerun import report_outcomes, rerun
     if args.data:
         os.environ["HIMPC_DATA"] = str(Path(args.data).resolve())
-    outcomes = rerun(args.profile, args.results, jobs=args.jobs, only=args.only, force=args.force,
-                     progress=not args.quiet, timeout=args.timeout)
+    outcomes = rerun(args.profile, args.results, jobs=args.jobs or 1, only=args.only, force=args.force,
+                     progress=not args.quiet, timeout=args.timeout, scheduler=args.scheduler)
     return report_outcomes(outcomes)
 
 
@@ -240,7 +292,8 @@ def cmd_book(args: argparse.Namespace) -> int:
         os.environ["HIMPC_DATA"] = str(Path(args.data).resolve())
     if not args.no_run:           # finished notebooks of the same code version are skipped
         print(f"running the {args.profile!r} profile into {args.results} (finished runs are reused)")
-        code = report_outcomes(rerun(args.profile, args.results, jobs=args.jobs, progress=not args.quiet))
+        code = report_outcomes(rerun(args.profile, args.results, jobs=args.jobs or 1, progress=not args.quiet,
+                                     scheduler=args.scheduler))
         if code:
             return code
     missing = assemble(args.results)
@@ -301,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rerun", help="execute the book's notebooks with papermill for a profile or YAML grid")
     p.add_argument("--profile", default="reference", help="reference | smoke | paper | <grid.yaml>")
     p.add_argument("--results", type=Path, default=Path("results/book"), help="results folder")
-    p.add_argument("--jobs", type=int, default=1, help="notebooks executed in parallel")
+    _cluster_options(p, "notebooks executed in parallel (a LocalCluster of N workers; default 1)")
     p.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="only these notebooks (names without .ipynb)")
     p.add_argument("--force", action="store_true", help="re-execute even when a result exists for this code")
     p.add_argument("--timeout", type=int, help="seconds per cell (default: none)")
@@ -311,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("book", help="run the profile's notebooks that are not done yet (reference by default: no training), then build the HTML book")
     p.add_argument("--results", type=Path, default=Path("results/book"), help="results folder of `himpc rerun`")
     p.add_argument("--profile", default="reference", help="profile whose notebooks the book shows")
-    p.add_argument("--jobs", type=int, default=1)
+    _cluster_options(p, "notebooks executed in parallel (a LocalCluster of N workers; default 1)")
     p.add_argument("--no-run", action="store_true", help="never run notebooks, only build")
     p.add_argument("--lenient", action="store_true", help="do not fail on warnings that hide broken content")
     p.add_argument("--data", help="data folder (default: $HIMPC_DATA)")
@@ -326,9 +379,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print("\nhimpc: interrupted; the same command picks up where it stopped (finished work is kept)",
+              file=sys.stderr)
+        return 130
     except Exception as err:  # noqa: BLE001 - one clear line for the user, details with -v
         from .data.skeletons import DataError
-        if isinstance(err, (DataError, ValueError, FileNotFoundError)) and not args.verbose:
+        from .executor import ExecutorError
+        if isinstance(err, (DataError, ValueError, FileNotFoundError, ExecutorError)) and not args.verbose:
             print(f"himpc: error: {err}", file=sys.stderr)
             return 2
         raise

@@ -9,13 +9,14 @@ says so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ from .model import HiMPCModel, Prototypes
 from .objective import batch_loss
 from .precision import autocast, effective_precision
 from .provenance import environment, peak_memory_mb
+from .results import write_json
 from .reference import save_reference
 from .splits import build_split
 
@@ -181,7 +183,8 @@ class Trainer:
         self.labels = state.get("pseudo_labels")
         self.history = [EpochLog(**h) for h in json.loads(state["history"])]
         self.start_epoch = int(state["epoch"]) + 1
-        log.info("resumed from %s after epoch %d", self.ckpt_path, state["epoch"])
+        log.info("resumed from %s after epoch %d (epochs 1-%d are not recomputed)", self.ckpt_path,
+                 self.start_epoch, self.start_epoch)
         return True
 
     # ------------------------------------------------------------------ one epoch
@@ -316,42 +319,87 @@ def train(cfg: Config, data_root: Optional[str], out_dir: Path, resume: bool = T
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(out_dir / "run.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logging.getLogger("himpc").addHandler(handler)
+    logger = logging.getLogger("himpc")
+    level = logger.level
+    if logger.getEffectiveLevel() > logging.INFO:      # a Dask worker or a kernel: run.log still gets INFO
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
     try:
-        t_start = time.perf_counter()
-        log.info("config %s", json.dumps(cfg.to_dict(), sort_keys=True))
-        env = environment()
-        log.info("environment %s", json.dumps(env, sort_keys=True))
-        split = build_split(cfg, data_root)
-        log.info("split %s", json.dumps({k: v for k, v in split.info.items() if k != "walk_names"}, sort_keys=True, default=str))
-        trainer = Trainer(cfg, split, out_dir, progress)
-        history = trainer.fit(resume=resume)
-        final = evaluate(trainer.model, split, cfg, trainer.device)
-        result: dict[str, Any] = {
-            "kind": "train", "command": command, "config": cfg.to_dict(), "split": split.info,
-            "selection": "last epoch of a fixed budget (no probe/gallery data used)",
-            "metrics": final, "epochs": cfg.epochs,
-            "history": [h.__dict__ for h in history],
-            "seconds_total": round(time.perf_counter() - t_start, 1),
-            "seconds_per_epoch": round(float(np.mean([h.cluster_seconds + h.train_seconds for h in history])), 2)
-            if history else None,
-            "peak_memory_mb": peak_memory_mb(), "device": str(trainer.device), "precision": trainer.precision,
-            "environment": env,
-        }
-        if cfg.pseudo_labels == "identity":
-            result["warning"] = "SUPERVISED diagnostic: trained with the true identity labels, not unsupervised"
-        if trainer.untrained_test is not None:
-            result["test_trace_untrained"] = trainer.untrained_test
-        if cfg.selection == "oracle-test":
-            traced = [h for h in history if h.test]
-            if traced:
-                best = max(traced, key=lambda h: h.test["msmr"]["R1"])
-                result["oracle_test_selection"] = {
-                    "warning": "epoch chosen on the probe/gallery (test) set, as in the paper's code: optimistic",
-                    "epoch": best.epoch + 1, "metrics": best.test}
-        trainer.save_model(out_dir / "model.safetensors", len(history), final)
-        (out_dir / "result.json").write_text(json.dumps(result, indent=1, default=str))
-        return result
+        with run_lock(out_dir):      # two jobs given the same run folder: one trains, the other then reuses it
+            if resume:
+                done = finished_result(out_dir, cfg)
+                if done is not None:
+                    log.info("%s already holds the finished run of this configuration", out_dir)
+                    return done
+            return _train_locked(cfg, data_root, out_dir, resume, progress, command)
     finally:
-        logging.getLogger("himpc").removeHandler(handler)
+        logger.removeHandler(handler)
+        logger.setLevel(level)
         handler.close()
+
+
+@contextlib.contextmanager
+def run_lock(out_dir: Path) -> Iterator[None]:
+    """An exclusive lock on ``out_dir/.lock`` (flock: held until the process ends or dies; works on
+    the shared filesystems clusters use for results, NFSv4 and Lustre included)."""
+    import fcntl
+    with open(Path(out_dir) / ".lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("%s is being trained by another job; waiting for it", out_dir)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def finished_result(out_dir: Path, cfg: Config) -> Optional[dict]:
+    """The ``result.json`` in ``out_dir`` if it was written by this configuration (same model, data,
+    split and budget), else None."""
+    try:
+        res = json.loads((Path(out_dir) / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if res.get("kind") != "train" or cfg.model_differences(res.get("config", {})) or res.get("epochs") != cfg.epochs:
+        return None
+    return res
+
+
+def _train_locked(cfg: Config, data_root: Optional[str], out_dir: Path, resume: bool, progress: bool,
+                  command: str) -> dict:
+    t_start = time.perf_counter()
+    log.info("config %s", json.dumps(cfg.to_dict(), sort_keys=True))
+    env = environment()
+    log.info("environment %s", json.dumps(env, sort_keys=True))
+    split = build_split(cfg, data_root)
+    log.info("split %s", json.dumps({k: v for k, v in split.info.items() if k != "walk_names"}, sort_keys=True, default=str))
+    trainer = Trainer(cfg, split, out_dir, progress)
+    history = trainer.fit(resume=resume)
+    final = evaluate(trainer.model, split, cfg, trainer.device)
+    result: dict[str, Any] = {
+        "kind": "train", "command": command, "config": cfg.to_dict(), "split": split.info,
+        "selection": "last epoch of a fixed budget (no probe/gallery data used)",
+        "metrics": final, "epochs": cfg.epochs,
+        "history": [h.__dict__ for h in history],
+        "seconds_total": round(time.perf_counter() - t_start, 1),
+        "seconds_per_epoch": round(float(np.mean([h.cluster_seconds + h.train_seconds for h in history])), 2)
+        if history else None,
+        "peak_memory_mb": peak_memory_mb(), "device": str(trainer.device), "precision": trainer.precision,
+        "environment": env,
+    }
+    if cfg.pseudo_labels == "identity":
+        result["warning"] = "SUPERVISED diagnostic: trained with the true identity labels, not unsupervised"
+    if trainer.untrained_test is not None:
+        result["test_trace_untrained"] = trainer.untrained_test
+    if cfg.selection == "oracle-test":
+        traced = [h for h in history if h.test]
+        if traced:
+            best = max(traced, key=lambda h: h.test["msmr"]["R1"])
+            result["oracle_test_selection"] = {
+                "warning": "epoch chosen on the probe/gallery (test) set, as in the paper's code: optimistic",
+                "epoch": best.epoch + 1, "metrics": best.test}
+    trainer.save_model(out_dir / "model.safetensors", len(history), final)
+    write_json(out_dir / "result.json", result)
+    return result

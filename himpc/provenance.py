@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -31,8 +33,22 @@ def environment() -> dict:
         "git_commit": git_commit(), "python": sys.version.split()[0], "torch": torch.__version__,
         "numpy": np.__version__, "platform": platform.platform(), "processor": platform.machine(),
         "cpu_threads": torch.get_num_threads(), "cuda": cuda,
-        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "gpu": torch.cuda.get_device_name(0) if cuda else None, "run_on": worker_context(),
     }
+
+
+def worker_context() -> dict:
+    """Where this process runs: host, process id, the device ``auto`` picks and, inside a Dask worker,
+    the worker's and the scheduler's addresses."""
+    ctx = {"host": socket.gethostname(), "pid": os.getpid(),
+           "device": "cuda" if torch.cuda.is_available() else "cpu"}
+    try:
+        from distributed import get_worker
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return ctx
+    ctx.update(worker=worker.address, scheduler=worker.scheduler.address)
+    return ctx
 
 
 def peak_memory_mb() -> float:

@@ -3,7 +3,8 @@
 ``himpc rerun --profile smoke|paper|<grid.yaml>`` executes every (notebook, parameter set) of a
 profile into ``<results>/notebooks/<notebook>/<slug>.ipynb`` (the slug is made from the
 parameters), each run with its own ``results_dir`` (``<results>/notebooks/<notebook>/<slug>/``)
-so runs are independent and can go in parallel (``--jobs``).  A run whose ``record.json`` says
+so runs are independent and can go in parallel: on a LocalCluster of ``--jobs`` workers or on the
+Dask cluster at ``--scheduler`` (:mod:`himpc.executor`).  A run whose ``record.json`` says
 it succeeded with the same parameters and the same code version is skipped, so an interrupted
 rerun picks up where it stopped.  Failures are listed at the end (notebook, parameters, cell)
 and the exit status is non-zero.
@@ -15,16 +16,18 @@ Profile / grid YAML::
     notebooks:
       01_skeletons_hierarchy: [{}]                       # a list of parameter sets
       02_clustering: {grid: {max_persons: [4, 8]}}      # or a grid (cartesian product)
+    resources:                        # optional: Dask resources a job holds while it runs
+      05_main_results: {GPU: 1}       # (workers started with `dask worker ... --resources GPU=1`)
 
 String values may use ``{results}`` (the results folder).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
 import itertools
 import json
+import os
 import re
 import subprocess
 import sys
@@ -32,6 +35,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
+
+from .results import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -53,6 +58,12 @@ def load_profile(spec: str) -> dict:
     if not isinstance(prof.get("notebooks"), dict):
         raise ValueError(f"{path}: a profile needs a 'notebooks' mapping (notebook name -> parameter sets)")
     prof.setdefault("name", path.stem)
+    res = prof.get("resources") or {}
+    bad = [k for k, v in res.items() if k not in prof["notebooks"] or not isinstance(v, dict)
+           or not all(isinstance(a, (int, float)) for a in v.values())]
+    if bad:
+        raise ValueError(f"{path}: 'resources' maps a notebook of the profile to Dask resources such as "
+                         f"{{GPU: 1}}; not understood for {bad}")
     return prof
 
 
@@ -184,26 +195,37 @@ class Outcome:
     cell_source: str = ""
 
 
-def execute(job: Job, version: str, kernel: str = "python3", timeout: Optional[int] = None) -> Outcome:
+def execute(job: Job, version: str, kernel: str = "python3", timeout: Optional[int] = None,
+            env: Optional[dict] = None) -> Outcome:
+    """Run one job (on whichever machine calls it): the executed notebook is written under a temporary
+    name and renamed when complete; ``record.json``, written last, marks the job done."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
+    from .provenance import worker_context
+    import logging
+    logging.getLogger("papermill").setLevel(logging.WARNING)
+    os.environ.update(env or {})            # e.g. HIMPC_DATA as the client resolved it; the kernel inherits it
     job.run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rec = {"notebook": job.notebook, "parameters": job.params, "code_version": version, "slug": job.slug,
-           "output": str(job.output), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "python": sys.executable}
+           "output": str(job.output), "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "python": sys.executable,
+           "run_on": worker_context()}
+    partial = job.output.with_name(f".{job.output.stem}.partial.ipynb")
     try:
-        papermill.execute_notebook(str(job.input), str(job.output), parameters=job.full_params(),
+        papermill.execute_notebook(str(job.input), str(partial), parameters=job.full_params(),
                                    kernel_name=kernel, cwd=str(ROOT), progress_bar=False, log_output=False,
                                    execution_timeout=timeout)
     except PapermillExecutionError as err:
-        src = err.source or _cell_source(job.output, err.cell_index)
+        src = err.source or _cell_source(partial, err.cell_index)
         out = Outcome(job, "failed", time.perf_counter() - t0, f"{err.ename}: {err.evalue}", err.cell_index, src)
     except Exception as err:  # noqa: BLE001 - a broken kernel, a missing file: report, go on with the others
         out = Outcome(job, "failed", time.perf_counter() - t0, f"{type(err).__name__}: {err}")
     else:
         out = Outcome(job, "ok", time.perf_counter() - t0)
+    if partial.exists():                    # a failed one too: its error cell is what the reader needs
+        os.replace(partial, job.output)
     rec.update(status=out.status, seconds=round(out.seconds, 1), error=out.error, cell=out.cell)
-    job.record_file.write_text(json.dumps(rec, indent=1))
+    write_json(job.record_file, rec)
     return out
 
 
@@ -216,29 +238,33 @@ def _cell_source(nb_path: Path, index: Optional[int]) -> str:
 
 
 def rerun(profile: str, results: Path, jobs: int = 1, only: Optional[list[str]] = None, force: bool = False,
-          progress: bool = True, timeout: Optional[int] = None) -> list[Outcome]:
-    """Execute the profile's notebooks; returns one :class:`Outcome` per job (skipped ones included)."""
-    from tqdm.auto import tqdm
+          progress: bool = True, timeout: Optional[int] = None, scheduler: Optional[str] = None,
+          data: Optional[str] = None) -> list[Outcome]:
+    """Execute the profile's notebooks on the Dask cluster at ``scheduler`` or on a LocalCluster of
+    ``jobs`` workers (:mod:`himpc.executor`); returns one :class:`Outcome` per job (skipped ones
+    included).  ``data`` (default ``$HIMPC_DATA``) is handed to every worker's kernels."""
+    from .executor import Task, run_tasks
     prof = load_profile(profile)
     results = Path(results).resolve()
     todo = plan(prof, results, only)
     versions = {j.notebook: code_version(j.input) for j in todo}
+    data = data or os.environ.get("HIMPC_DATA")
+    env = {"HIMPC_DATA": str(Path(data).resolve())} if data else {}
+    resources = prof.get("resources") or {}
     outcomes: list[Outcome] = []
-    pending = []
+    tasks = []
     for j in todo:
         if not force and j.done(versions[j.notebook]):
             outcomes.append(Outcome(j, "skipped"))
         else:
-            pending.append(j)
-    bar = tqdm(total=len(todo), initial=len(outcomes), desc=f"rerun {prof['name']}", disable=not progress, unit="nb")
-    with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futs = {pool.submit(execute, j, versions[j.notebook], timeout=timeout): j for j in pending}
-        for f in cf.as_completed(futs):
-            o = f.result()
-            outcomes.append(o)
-            bar.set_postfix_str(f"{o.job.notebook}: {o.status}")
-            bar.update(1)
-    bar.close()
+            tasks.append(Task(f"{j.notebook}/{j.slug}", execute, (j, versions[j.notebook]),
+                              {"timeout": timeout, "env": env}, output=j.record_file,
+                              resources=resources.get(j.notebook)))
+    if outcomes and progress:
+        print(f"{len(outcomes)} of {len(todo)} notebooks already done with this code (skipped)")
+    for res in run_tasks(tasks, scheduler, jobs, progress=progress, desc=f"rerun {prof['name']}"):
+        job = res.task.args[0]
+        outcomes.append(res.value if res.ok else Outcome(job, "failed", error=res.error))
     return outcomes
 
 

@@ -1,16 +1,38 @@
-"""Aggregate result files over random splits: mean and spread of every metric."""
+"""Result files: written atomically, aggregated over random splits (mean and spread of every metric)."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
 
+def write_json(path: Path, obj: Any) -> Path:
+    """Write ``obj`` as JSON under a temporary name, then rename: a reader (another worker, a client on a
+    shared filesystem, the book) sees the old file or the complete new one, never half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
+    return path
+
+
 def load_results(paths: Iterable[Path]) -> list[dict]:
     return [json.loads(Path(p).read_text()) for p in paths]
+
+
+def numbers_under(root: Path) -> dict:
+    """Every ``result.json`` under ``root`` (by relative path) -> its metrics and per-epoch losses: what
+    must be equal when the same jobs ran another way (serial / in parallel / on another cluster)."""
+    out = {}
+    for f in sorted(Path(root).rglob("result.json")):
+        r = json.loads(f.read_text())
+        out[f.relative_to(root).as_posix()] = (r["metrics"], [h.get("loss") for h in r.get("history", [])])
+    return out
 
 
 def aggregate(results: list[dict]) -> dict:
