@@ -118,7 +118,21 @@ class EpochLog:
     purity: dict[str, float] = field(default_factory=dict)   # analysis only, never used for selection
     hsm_max_weight: Optional[float] = None                   # mean largest HSM frame weight delta (Eq. 8)
     cluster_stages: dict[str, dict[str, float]] = field(default_factory=dict)   # seconds: knn, jaccard, dbscan..
+    label_agreement: dict[str, float] = field(default_factory=dict)  # ARI with the previous epoch's labels
     test: Optional[dict] = None                              # probe/gallery trace when eval_every > 0
+
+
+def label_agreement(previous: np.ndarray, current: np.ndarray) -> float:
+    """Adjusted Rand index between two epochs' pseudo labels of the same clips, every outlier its own
+    singleton: how much the clustering still moves.  Training data only, so a stopping rule may use it."""
+    from sklearn.metrics import adjusted_rand_score
+
+    def singletons(lab: np.ndarray) -> np.ndarray:
+        lab = np.asarray(lab, dtype=np.int64).copy()
+        out = lab < 0
+        lab[out] = lab.max(initial=-1) + 1 + np.arange(int(out.sum()))
+        return lab
+    return float(adjusted_rand_score(singletons(previous), singletons(current)))
 
 
 def cluster_purity(labels: np.ndarray, truth: np.ndarray) -> float:
@@ -278,12 +292,15 @@ class Trainer:
         for epoch in tqdm(range(self.start_epoch, cfg.epochs), desc="training", disable=not self.progress,
                           initial=self.start_epoch, total=cfg.epochs):
             labels, clusters, outliers, t_cluster, purity = self.recluster()
+            agreement = {} if self.labels is None or self.labels.shape != labels.shape else {
+                name: round(label_agreement(self.labels[lv].cpu().numpy(), labels[lv].numpy()), 4)
+                for lv, name in enumerate(cfg.levels)}
             self.labels = labels
             t0 = time.perf_counter()
             loss, n = self.train_epoch(epoch, labels)
             rec = EpochLog(epoch, round(loss, 5), clusters, outliers, n, round(t_cluster, 2),
                            round(time.perf_counter() - t0, 2), purity, self.last_hsm_max_weight,
-                           dict(self.cluster_stages))
+                           dict(self.cluster_stages), agreement)
             if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 if xg is None:
                     xg, xp = level_inputs(self.split.gallery, cfg.levels), level_inputs(self.split.probe, cfg.levels)
@@ -294,8 +311,8 @@ class Trainer:
                         torch.save(self.model.state_dict(), self.out_dir / "oracle_best.pt")
             self.history.append(rec)
             log.info("epoch %d: loss %.4f, clusters %s, outliers %s, train samples %d, purity %s, "
-                     "HSM max weight %s, cluster %.1fs, train %.1fs%s", epoch + 1, loss, clusters, outliers, n,
-                     purity, rec.hsm_max_weight,
+                     "HSM max weight %s, label agreement (ARI) %s, cluster %.1fs, train %.1fs%s", epoch + 1, loss, clusters,
+                     outliers, n, purity, rec.hsm_max_weight, agreement or "-",
                      rec.cluster_seconds, rec.train_seconds,
                      f", test trace MSMR {rec.test['msmr']}" if rec.test else "")
             self.save_checkpoint(epoch)

@@ -2,7 +2,9 @@
 # Every KGBD table of the paper at full scale (issue 10), resumable: each run resumes from its
 # checkpoint and a finished run is skipped, so the same command finishes what is left.  The budget
 # is fixed in advance (EPOCHS, default 40) and nothing is selected on probe/gallery (the trace every
-# 5 epochs is a record).  Defaults as decided in the README (KGBD hip-centred, paper-literal HSM).
+# 5 epochs is a record; the training-data-only stopping rule of himpc/stopping.py is reported beside
+# the budget, from the pseudo-label agreement every run records).  Defaults as decided in the
+# README (KGBD hip-centred, paper-literal HSM).
 # On this 2-core CPU one epoch takes ~2.3 min (about 1.5 h per run of 40 epochs); on a GPU minutes.
 #   bash scripts/kgbd_paper.sh              # headline, then Table 6, then Tables 7-11 / Figs. 5-6
 #   STAGES=headline bash scripts/kgbd_paper.sh

@@ -117,3 +117,27 @@ def test_kgbd_smoke_few_persons(tmp_path, kgbd_root):
     res = engine.train(cfg, kgbd_root, tmp_path / "kg", progress=False)
     assert res["split"]["persons"]["probe"] == 8
     assert res["metrics"]["msmr"]["R1"] > 100 / 8            # better than chance over 8 people
+
+
+def test_label_agreement_and_the_stopping_rule():
+    from himpc.engine import label_agreement
+    from himpc.stopping import stopping_epoch
+    a = np.array([0, 0, 1, 1, -1, -1, 2, 2])
+    assert label_agreement(a, a) == 1.0
+    assert label_agreement(a, np.array([5, 5, 7, 7, -1, -1, 9, 9])) == 1.0      # names do not matter
+    assert label_agreement(a, np.array([0, 1, 0, 1, 2, -1, 2, -1])) < 0.2
+    hist = [{"epoch": e, "label_agreement": {"J": v, "C": 0.95} if e else {}, "test": {"e": e} if e % 2 else None}
+            for e, v in enumerate([0.0, 0.5, 0.93, 0.95, 0.99, 0.97])]
+    got = stopping_epoch(hist)            # epoch index 2 agrees but is not traced; 3 is traced and agrees
+    assert got["epoch"] == 4 and got["triggered"] and got["test"] == {"e": 3}
+    assert stopping_epoch(hist, threshold=0.999)["epoch"] == 6 and not stopping_epoch(hist, 0.999)["triggered"]
+    assert stopping_epoch([{"epoch": 0, "test": None}]) is None
+
+
+def test_history_records_label_agreement(tmp_path, dataset):
+    from himpc.config import make_config
+    from himpc.engine import train
+    res = train(make_config("hi-mpch", dataset=dataset, epochs=3, **SMALL), None, tmp_path / "r", progress=False)
+    agree = [h["label_agreement"] for h in res["history"]]
+    assert agree[0] == {} and all(set(a) == {"J", "C", "L"} and all(-1 <= v <= 1 for v in a.values())
+                                  for a in agree[1:])
