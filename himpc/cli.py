@@ -202,7 +202,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         out["stored_metrics"] = stored
         out["max_abs_difference"] = round(max(abs(metrics[lv][m] - stored[lv][m]) for lv in metrics
                                               if lv in stored for m in metrics[lv] if m in stored[lv]), 3)
-    print(json.dumps(out, indent=1))
+    if args.beyond:                   # re-ranking, cosine, walk-level: rows of their own, never the protocol's
+        from .posthoc import beyond_protocol
+        from .provenance import environment
+        from .results import write_json
+        out["beyond_protocol"] = beyond_protocol(run)
+        out.update(kind="posthoc", config=run.cfg.to_dict(), environment=environment(),
+                   split={k: v for k, v in run.split.info.items() if k != "walk_names"})
+        if args.out:
+            write_json(args.out, out)
+    print(json.dumps({k: out[k] for k in out if k not in ("config", "environment", "split")}, indent=1))
     return 0
 
 
@@ -326,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="re-evaluate a trained run folder or a reference model file")
     p.add_argument("run", type=Path, nargs="?", help="run folder (checkpoint.pt or model.safetensors)")
     p.add_argument("--model", type=Path, help="a reference model file (models/*.safetensors)")
+    p.add_argument("--beyond", action="store_true", help="also cosine, k-reciprocal re-ranking (transductive) "
+                   "and walk-level retrieval, each labelled (himpc.posthoc)")
+    p.add_argument("--out", type=Path, help="with --beyond: write everything to this JSON file")
     p.add_argument("--data")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("export", help="copy a finished run's model (and epoch snapshots) as reference files")
