@@ -81,6 +81,9 @@ class Config:
                                           # for every epoch (the authors' code)
     prototypes_before_intersection: bool = False  # with inlier_all_levels: prototypes from each level's
                                           # own inliers (the code), not only the all-level inliers
+    memory_momentum: float = 0.0          # >0: after every batch, p_c <- m p_c + (1 - m) (batch mean of
+                                          # cluster c), a cluster memory as in Cluster Contrast (m = 0.2
+                                          # there); 0: Eq. 2 only, recomputed once per epoch (the paper)
     seed: int = 0                         # torch / numpy seed for initialisation and shuffling
     selection: Literal["last", "train-loss", "oracle-test"] = "last"
     eval_every: int = 0                   # >0: record probe/gallery metrics every n epochs (trace only)
@@ -113,6 +116,8 @@ class Config:
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
         if self.shuffle not in ("epoch", "once"):
             raise ValueError(f"shuffle must be 'epoch' or 'once', got {self.shuffle!r}")
+        if not 0.0 <= self.memory_momentum < 1.0:
+            raise ValueError(f"memory_momentum must be in [0, 1), got {self.memory_momentum!r}")
         if self.selection not in ("last", "train-loss", "oracle-test"):
             raise ValueError(f"unknown selection {self.selection!r}")
         self.probe_values = tuple(self.probe_values)

@@ -268,6 +268,8 @@ class Trainer:
             self.opt.zero_grad(set_to_none=True)
             out.loss.backward()
             self.opt.step()
+            if out.instances is not None:      # cluster memory (memory_momentum > 0; not in the paper)
+                self.protos.momentum_update(out.instances, labels[:, sel].to(self.device), cfg.memory_momentum)
             total += out.loss.item() * len(sel)
             count += len(sel)
             if out.importance is not None:     # mean largest frame weight of Eq. 8 (1/F: uniform, 1: one frame)

@@ -134,6 +134,22 @@ class Prototypes(nn.Module):
         self.protos = protos / sizes.clamp(min=1.0)[..., None]
         self.active = torch.tensor([c >= 2 for c in counts], device=instances.device)
 
+    @torch.no_grad()
+    def momentum_update(self, instances: torch.Tensor, labels: torch.Tensor, momentum: float) -> None:
+        """Cluster memory (not in the paper; Cluster Contrast): every cluster c present in the batch
+        moves to ``m p_c + (1 - m) mean_c``, mean_c the batch mean of its instances [L, B, h];
+        labels [L, B], -1 skipped.  All levels in one scatter."""
+        L, C, h = self.protos.shape
+        keep = (labels >= 0) & (labels < C)
+        lv = torch.arange(L, device=labels.device)[:, None].expand_as(labels)
+        flat = (lv * C + labels)[keep]
+        sums = torch.zeros(L * C, h, dtype=self.protos.dtype, device=self.protos.device)
+        sums.index_add_(0, flat, instances[keep].to(self.protos.dtype))
+        counts = torch.bincount(flat, minlength=L * C).to(self.protos.dtype)
+        hit = counts > 0
+        protos = self.protos.reshape(L * C, h)
+        protos[hit] = momentum * protos[hit] + (1.0 - momentum) * sums[hit] / counts[hit, None]
+
     def load_buffers(self, buffers: dict) -> None:
         """Restore saved ``protos`` / ``mask`` / ``active`` (their shapes vary with the cluster count)."""
         device = self.protos.device

@@ -1,5 +1,6 @@
 """Encoders, heads, MSMR and prototypes: batched levels equal separate per-level MLPs."""
 
+import pytest
 import torch
 
 from himpc.config import Config, make_config
@@ -122,3 +123,34 @@ def test_loss_decreases_dpc_and_importance_shape():
         opt.step()
     assert out.importance.shape == (1, 1, 96, 6)
     assert out.loss.item() < first
+
+
+def test_momentum_memory_moves_present_clusters_only():
+    p = Prototypes(2, 3)
+    inst = torch.randn(2, 10, 3)
+    lab = torch.tensor([[0, 0, 1, 1, 1, 2, 2, 2, 2, -1], [0, 1, 0, 1, 0, 1, 0, 1, -1, -1]])
+    p.update(inst, lab)
+    before = p.protos.clone()
+    batch = torch.randn(2, 4, 3)
+    blab = torch.tensor([[1, 1, -1, 2], [0, -1, -1, -1]])
+    p.momentum_update(batch, blab, 0.2)
+    want = before.clone()
+    want[0, 1] = 0.2 * before[0, 1] + 0.8 * batch[0, :2].mean(0)
+    want[0, 2] = 0.2 * before[0, 2] + 0.8 * batch[0, 3]
+    want[1, 0] = 0.2 * before[1, 0] + 0.8 * batch[1, 0]
+    torch.testing.assert_close(p.protos, want)        # cluster 0 of level J and 1 of C untouched; padding too
+
+
+def test_training_with_a_cluster_memory_changes_prototypes_within_an_epoch(tmp_path):
+    from test_engine import SMALL, synthetic_walks
+    from himpc.engine import Trainer
+    from himpc.splits import build_split
+    cfg = make_config("hi-mpch", dataset=f"npz:{synthetic_walks(tmp_path / 'w.npz')}", epochs=1,
+                      memory_momentum=0.2, **SMALL)
+    tr = Trainer(cfg, build_split(cfg, None), tmp_path / "run", progress=False)
+    labels = tr.recluster()[0]
+    start = tr.protos.protos.clone()
+    loss, n = tr.train_epoch(0, labels)
+    assert n > 0 and loss == loss and not torch.equal(start, tr.protos.protos)
+    with pytest.raises(ValueError, match="memory_momentum"):
+        make_config("hi-mpch", memory_momentum=1.0)
