@@ -208,6 +208,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .results import write_json
         out["beyond_protocol"] = beyond_protocol(run)
         out.update(kind="posthoc", config=run.cfg.to_dict(), environment=environment(),
+                   command=" ".join(shlex.quote(a) for a in sys.argv),
                    split={k: v for k, v in run.split.info.items() if k != "walk_names"})
         if args.out:
             write_json(args.out, out)

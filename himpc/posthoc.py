@@ -26,6 +26,12 @@ from .clustering import jaccard_graph
 from .metrics import evaluate_features, evaluate_rank, pairwise_distance
 
 RERANK = {"k1": 20, "k2": 6, "lam": 0.3}
+EVALUATIONS = {     # key -> the row name a reader sees
+    "protocol": "clip-level, Euclidean (the protocol)",
+    "cosine": "clip-level, cosine",
+    "rerank": "clip-level, cosine + k-reciprocal re-ranking (transductive)",
+    "walk": "walk-level, Euclidean (mean clip feature per walk; another protocol)",
+}
 
 
 def rerank_distances(probe: np.ndarray | torch.Tensor, gallery: np.ndarray | torch.Tensor, k1: int = 20,
@@ -73,14 +79,15 @@ def beyond_protocol(run: Any, device: str = "cpu") -> dict:
     pid, gid = split.probe.person, split.gallery.person
     wp, wpid = walk_features(fp, split.probe.walk, pid)
     wg, wgid = walk_features(fg, split.gallery.walk, gid)
+    e = EVALUATIONS
     return {
-        "clip-level, Euclidean (the protocol)": {
+        e["protocol"]: {
             "metrics": _row(evaluate_features(fp, fg, pid, gid)), "probes": len(fp), "gallery": len(fg)},
-        "clip-level, cosine": {"metrics": _row(evaluate_features(fp, fg, pid, gid, metric="cosine")),
+        e["cosine"]: {"metrics": _row(evaluate_features(fp, fg, pid, gid, metric="cosine")),
                                "probes": len(fp), "gallery": len(fg)},
-        "clip-level, cosine + k-reciprocal re-ranking (transductive)": {
+        e["rerank"]: {
             "metrics": _row(evaluate_rank(rerank_distances(fp, fg, **RERANK), pid, gid)),
             "probes": len(fp), "gallery": len(fg), "rerank": RERANK},
-        "walk-level, Euclidean (mean clip feature per walk; another protocol)": {
+        e["walk"]: {
             "metrics": _row(evaluate_features(wp, wg, wpid, wgid)), "probes": len(wp), "gallery": len(wg)},
     }

@@ -293,6 +293,104 @@ def comparison_rows(table_no: int | str, dataset: str, roots: Sequence[str | Pat
     return rows
 
 
+# ----------------------------------------------------------------------------- beyond the paper
+BEYOND = {   # row name -> the fields that differ from Hi-MPCh's defaults (issue 10, item 4)
+    "Hi-MPCh (the paper's method)": {},
+    "+ tracklet pseudo labels (weak supervision: walk membership)": {"pseudo_labels": "walk"},
+    "+ cluster memory, momentum 0.2 (Cluster Contrast)": {"memory_momentum": 0.2},
+    "root-facing normalisation": {"normalize": "root-facing"},
+}
+
+
+def beyond_rows(roots: Sequence[str | Path], metrics: Sequence[str], budget: Optional[Mapping[str, Any]] = None,
+                dataset: str = "KGBD") -> list[dict]:
+    """Rows of what goes beyond the paper: training variants of Hi-MPCh at the budget's epochs (or a
+    row that says they are not measured, with the command), then the evaluations of trained models
+    that need no training (``himpc eval --beyond`` files, :mod:`himpc.posthoc`), mean over splits."""
+    groups = [m for root in roots if Path(root).is_dir() for m in collect(root)]
+    epochs = (budget or {}).get("epochs")
+    rows: list[dict] = []
+    for name, over in BEYOND.items():
+        ours = {"preset": "hi-mpch", "set": dict(over)} if over else {"preset": "hi-mpch"}
+        found = measured_rows(ours, groups, name, "beyond", metrics, dataset=dataset, budget=budget)
+        at_budget = [r for r in found if r["splits"] and r["epochs"] == epochs and r["scope"] == "full data"]
+        rows.extend(at_budget or found[:1])
+    return rows + posthoc_rows(roots, metrics)
+
+
+def posthoc_rows(roots: Sequence[str | Path], metrics: Sequence[str]) -> list[dict]:
+    """``himpc eval --beyond --out`` files under ``roots``: one row per (model configuration and
+    epoch, evaluation), mean ± std over the splits found."""
+    found: dict[tuple[str, int, str], list[tuple[Path, dict, dict]]] = {}
+    for root in roots:
+        for f in sorted(Path(root).glob("**/beyond/*.json")):
+            try:
+                res = json.loads(f.read_text())
+                if res.get("kind") != "posthoc":
+                    continue
+                key = group_key({"kind": "train", "config": res["config"]})
+            except (OSError, ValueError, KeyError):
+                continue
+            for name, entry in res["beyond_protocol"].items():
+                found.setdefault((key, int(res["epoch"]), name), []).append((f, res, entry))
+    import numpy as np
+    from .posthoc import EVALUATIONS
+    key_of = {v: k for k, v in EVALUATIONS.items()}
+    rows = []
+    for (_, epoch, name), items in found.items():
+        splits = sorted(int(res["config"]["split_seed"]) for _, res, _ in items)
+        cfg = result_config(items[0][1])
+        root = resolved_root(cfg.dataset, cfg.root_joint)
+        vals = {}
+        for m in metrics:
+            v = np.array([e["metrics"][m] for _, _, e in items], dtype=float)
+            vals[m] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+        where = f"{len(splits)} splits" if len(splits) > 1 else f"split {splits[0]}"
+        rows.append({"label": name, "evaluation": key_of.get(name, name), "source": "ours", "table": "beyond",
+                     **vals, "splits": splits,
+                     "scope": "full data", "epochs": epoch, "command": items[0][1].get("command", ""),
+                     "folder": str(items[0][0].parent), "notes": [],
+                     "series": f"ours ({epoch} epochs, {where}, model centred on {root}, evaluated without training)"})
+    return sorted(rows, key=lambda r: (-(r["epochs"] or 0), r["series"], r["label"]))
+
+
+def beyond_sentences(rows: Sequence[dict]) -> str:
+    """What the beyond-the-paper table says, from its rows: each measured training variant against
+    Hi-MPCh at the same budget, and what re-ranking and walk-level retrieval change on one model."""
+    names = list(BEYOND)
+    train = {r["label"]: r for r in rows if r["label"] in names}
+    base = train.get(names[0]) if train.get(names[0], {}).get("splits") else None
+    out = []
+    for name in names[1:]:
+        r = train.get(name)
+        if not r or not r.get("splits"):
+            continue
+        txt = f"{name} ({r['series'][len('ours ('):-1]}): R1 {_fmt(r['R1'])}, mAP {_fmt(r['mAP'])}"
+        if base and base.get("epochs") == r.get("epochs"):
+            txt += f", against Hi-MPCh's {_fmt(base['R1'])} / {_fmt(base['mAP'])} at the same budget"
+        out.append(txt + ".")
+    missing = [n for n in names[1:] if not (train.get(n) or {}).get("splits")]
+    if missing:
+        out.append(f"{len(missing)} of the {len(names) - 1} training variants are not measured yet.")
+    by_model: dict[str, dict[str, dict]] = {}
+    for r in rows:
+        if "evaluation" in r:
+            by_model.setdefault(r["series"], {})[r["evaluation"]] = r
+    for series, evals in by_model.items():
+        cos, rr, walk = evals.get("cosine"), evals.get("rerank"), evals.get("walk")
+        parts = []
+        if cos and rr:
+            parts.append(f"k-reciprocal re-ranking moves mAP from {_fmt(cos['mAP'])} to {_fmt(rr['mAP'])} and "
+                         f"Rank-1 from {_fmt(cos['R1'])} to {_fmt(rr['R1'])} (transductive: it uses the "
+                         "neighbours among the gallery and probe clips)")
+        if walk:
+            parts.append(f"retrieving whole walks (one mean feature per walk) gives Rank-1 {_fmt(walk['R1'])} and "
+                         f"mAP {_fmt(walk['mAP'])}, another protocol with far fewer, easier queries")
+        if parts:
+            out.append(f"On one trained model ({series[len('ours ('):-1]}), " + "; ".join(parts) + ".")
+    return " ".join(out)
+
+
 def paper_label(row: Mapping[str, Any]) -> str:
     """A paper row's method name, told apart from its namesakes (Table 3 lists SGELA and SM-SGE
     twice: unsupervised, and with supervised fine-tuning)."""

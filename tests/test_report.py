@@ -114,3 +114,30 @@ def test_finished_runs_elsewhere_are_reused(tmp_path):
     other_split = {"kind": "train", "config": make_config("hi-mpch", split_seed=0, epochs=20).to_dict()}
     assert find_finished(other_budget, [tmp_path / "committed"]) is None
     assert find_finished(other_split, [tmp_path / "committed"]) is None
+
+
+def test_beyond_rows_variants_at_the_budget_and_posthoc_means(tmp_path):
+    from himpc.posthoc import EVALUATIONS
+    _result(tmp_path / "hi-mpch", "hi-mpch", 0, 50.0, epochs=40)
+    _result(tmp_path / "hi-mpch-e5", "hi-mpch", 0, 40.0, epochs=5)
+    _result(tmp_path / "mem", "hi-mpch", 0, 52.0, epochs=40, memory_momentum=0.2)
+    for s, (cos, rr) in enumerate([(4.0, 6.0), (5.0, 8.0)]):
+        cfg = make_config("hi-mpch", split_seed=s, epochs=40)
+        m = lambda v: {"R1": 10 * v, "R5": 0.0, "R10": 0.0, "mAP": v}   # noqa: E731
+        out = {"kind": "posthoc", "epoch": 40, "config": cfg.to_dict(), "beyond_protocol": {
+            EVALUATIONS["cosine"]: {"metrics": m(cos)}, EVALUATIONS["rerank"]: {"metrics": m(rr)},
+            EVALUATIONS["walk"]: {"metrics": m(60.0)}}}
+        (tmp_path / "beyond").mkdir(exist_ok=True)
+        (tmp_path / "beyond" / f"s{s}.json").write_text(json.dumps(out))
+    rows = report.beyond_rows([tmp_path], ["R1", "mAP"], budget={"splits": [0, 1, 2], "epochs": 40})
+    by = {r["label"]: r for r in rows}
+    assert by["Hi-MPCh (the paper's method)"]["epochs"] == 40            # the 5-epoch run is not the budget
+    assert by["+ cluster memory, momentum 0.2 (Cluster Contrast)"]["R1"]["mean"] == 52.0
+    assert by["root-facing normalisation"]["scope"] == report.NOT_MEASURED
+    rr = by[EVALUATIONS["rerank"]]
+    assert rr["splits"] == [0, 1] and rr["mAP"]["mean"] == 7.0 and rr["mAP"]["std"] > 1
+    text = report.beyond_sentences(rows)
+    assert "R1 52.0, mAP 5.2, against Hi-MPCh's 50.0 / 5.0 at the same budget" in text
+    assert "moves mAP from 4.5 ± 0.7 to 7.0 ± 1.4" in text and "2 of the 3 training variants" in text
+    table = report.comparison_table(rows, ["R1", "mAP"])
+    assert len(table.rows) == len(rows) == 4 + 3
