@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 
+from . import stopping
 from .config import Config, make_config
 from .results import aggregate
 
@@ -315,7 +316,39 @@ def beyond_rows(roots: Sequence[str | Path], metrics: Sequence[str], budget: Opt
         found = measured_rows(ours, groups, name, "beyond", metrics, dataset=dataset, budget=budget)
         at_budget = [r for r in found if r["splits"] and r["epochs"] == epochs and r["scope"] == "full data"]
         rows.extend(at_budget or found[:1])
+        if not over:
+            rows.extend(filter(None, (stopping_row(r, metrics) for r in at_budget)))
     return rows + posthoc_rows(roots, metrics)
+
+
+STOPPED = "Hi-MPCh, epoch chosen by the stopping rule (training data only)"
+
+
+def stopping_row(row: Mapping[str, Any], metrics: Sequence[str]) -> Optional[dict]:
+    """The runs of a measured row read at the epoch :mod:`himpc.stopping` picks on each split (from
+    the pseudo-label agreement; the probe/gallery trace is only where the numbers are read off);
+    None when the runs recorded no agreement."""
+    import numpy as np
+    from .stopping import stopping_epoch
+    picks = []
+    for path in row["measured"].paths:
+        res = json.loads(Path(path).read_text())
+        pick = stopping_epoch(res.get("history") or [])
+        if pick is None or not pick.get("test"):
+            return None
+        picks.append((int(res["config"]["split_seed"]), pick))
+    picks.sort(key=lambda sp: sp[0])
+    vals = {}
+    for m in metrics:
+        v = np.array([p["test"]["msmr"][m] for _, p in picks], dtype=float)
+        vals[m] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+    chosen = ", ".join(f"{p['epoch']}" + ("" if p["triggered"] else " (rule not met: last)") for _, p in picks)
+    splits = [s for s, _ in picks]
+    where = f"{len(splits)} splits" if len(splits) > 1 else f"split {splits[0]}"
+    return {"label": STOPPED, "source": "ours", "table": "beyond", **vals, "splits": splits, "scope": "full data",
+            "epochs": row["epochs"], "command": row.get("command", ""), "folder": row.get("folder", ""),
+            "notes": [], "stopped_at": [p["epoch"] for _, p in picks],
+            "series": f"ours (budget {row['epochs']} epochs, {where}; epochs chosen: {chosen})"}
 
 
 def posthoc_rows(roots: Sequence[str | Path], metrics: Sequence[str]) -> list[dict]:
@@ -369,6 +402,12 @@ def beyond_sentences(rows: Sequence[dict]) -> str:
         if base and base.get("epochs") == r.get("epochs"):
             txt += f", against Hi-MPCh's {_fmt(base['R1'])} / {_fmt(base['mAP'])} at the same budget"
         out.append(txt + ".")
+    stop = next((r for r in rows if r["label"] == STOPPED), None)
+    if stop and base:
+        out.append(f"The stopping rule (pseudo labels stable at ARI >= {stopping.THRESHOLD} on every level, "
+                   f"checked at the traced epochs) picked epoch {', '.join(map(str, stop['stopped_at']))} of "
+                   f"{stop['epochs']}; read there, R1 {_fmt(stop['R1'])} and mAP {_fmt(stop['mAP'])}, against "
+                   f"{_fmt(base['R1'])} / {_fmt(base['mAP'])} at the end of the budget.")
     missing = [n for n in names[1:] if not (train.get(n) or {}).get("splits")]
     if missing:
         out.append(f"{len(missing)} of the {len(names) - 1} training variants are not measured yet.")

@@ -141,3 +141,19 @@ def test_beyond_rows_variants_at_the_budget_and_posthoc_means(tmp_path):
     assert "moves mAP from 4.5 ± 0.7 to 7.0 ± 1.4" in text and "2 of the 3 training variants" in text
     table = report.comparison_table(rows, ["R1", "mAP"])
     assert len(table.rows) == len(rows) == 4 + 3
+
+
+def test_stopping_rule_row_reads_the_trace_at_the_chosen_epoch(tmp_path):
+    for s, agree in enumerate([[0.5, 0.95, 0.97, 0.99], [0.5, 0.6, 0.7, 0.8]]):
+        _result(tmp_path / "hi-mpch", "hi-mpch", s, 50.0, epochs=4)
+        f = tmp_path / "hi-mpch" / f"split{s}" / "result.json"
+        res = json.loads(f.read_text())
+        res["history"] = [{"epoch": e, "label_agreement": {"J": a, "C": a, "L": a} if e else {},
+                           "test": {"msmr": {"R1": 40.0 + e + s, "R5": 0, "R10": 0, "mAP": 4.0}} if e % 2 else None}
+                          for e, a in enumerate(agree)]
+        f.write_text(json.dumps(res))
+    rows = report.beyond_rows([tmp_path], ["R1", "mAP"], budget={"epochs": 4})
+    (stop,) = [r for r in rows if r["label"] == report.STOPPED]
+    assert stop["stopped_at"] == [2, 4] and stop["R1"]["mean"] == (41.0 + 44.0) / 2
+    assert "epochs chosen: 2, 4 (rule not met: last)" in stop["series"]
+    assert "picked epoch 2, 4 of 4; read there, R1 42.5 ± 2.1" in report.beyond_sentences(rows)
