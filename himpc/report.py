@@ -512,7 +512,7 @@ def comparison_table(rows: Sequence[dict], metrics: Sequence[str]) -> Table:
             where = f"Table {r['table']}" if isinstance(r["table"], int) else str(r["table"]).replace("figure", "Fig. ")
             src, splits, scope = f"paper, {where} (quoted)", "", ""
         else:
-            src = "ours (measured)"
+            src = "ours (measured)" if r.get("splits") else "ours"
             splits = ",".join(str(s) for s in r["splits"]) or "—"
             scope = r["series"][len("ours ("):-1] if r.get("splits") else r["scope"]
         out.append([r["label"], src] + [_fmt(r.get(m)) for m in metrics] + [splits, scope])
@@ -727,9 +727,14 @@ def side_by_side_sentences(rows: Sequence[dict], raw: Sequence[dict] = ()) -> st
     if done:
         best_map = max(done, key=lambda r: r["mAP"])
         best_r1 = max(done, key=lambda r: r["R1"])
-        out.append(f"Of the {len(done)} Hi-MPCh variants measured ({done[0]['epochs']} epochs, one split), "
-                   f"{best_r1['label']} has the best R1 ({best_r1['R1']:.1f}) and {best_map['label']} the best "
-                   f"mAP ({best_map['mAP']:.1f}).")
+        best = (f"{best_r1['label']} has both the best R1 ({best_r1['R1']:.1f}) and the best mAP "
+                f"({best_map['mAP']:.1f})" if best_r1 is best_map else
+                f"{best_r1['label']} has the best R1 ({best_r1['R1']:.1f}) and {best_map['label']} the best "
+                f"mAP ({best_map['mAP']:.1f})")
+        worst = min(done, key=lambda r: r["R1"])
+        out.append(f"Of the {len(done)} Hi-MPCh variants measured ({done[0]['epochs']} epochs, one split), {best}"
+                   + (f"; {worst['label']} the lowest R1 ({worst['R1']:.1f}, mAP {worst['mAP']:.1f})"
+                      if len(done) > 2 else "") + ".")
         sharp = [f"{r['label']} {r['hsm_max_weight']:.2f}" for r in done if r.get("hsm_max_weight")]
         if sharp:
             out.append("Largest HSM frame weight in the last epoch (1/F would be uniform, 1 a single frame): "

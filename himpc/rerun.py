@@ -378,6 +378,7 @@ def build_book(book: Path = BOOK, strict: bool = True) -> int:
     write_static(book)
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book), "--builder", "html", "--keep-going",
+           "--path-output", str(book),     # else jupyter-book writes next to the _config.yml it finds (ROOT)
            "--config", str(ROOT / "_config.yml"), "--toc", str(ROOT / "_toc.yml")]
     print("$ " + " ".join(cmd), flush=True)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -395,5 +396,9 @@ def build_book(book: Path = BOOK, strict: bool = True) -> int:
     if broken:
         print(f"{len(broken)} warning(s) hide broken content; failing the build (log: {book / '_build' / 'build.log'})")
         return 1
-    print(f"book built: {book / '_build' / 'html' / 'index.html'}")
+    index = book / "_build" / "html" / "index.html"
+    if not index.exists():
+        print(f"jupyter-book reported success but {index} does not exist (log: {book / '_build' / 'build.log'})")
+        return 1
+    print(f"book built: {index}")
     return 0

@@ -353,8 +353,11 @@ def metric_bar_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] 
                                  error_y=dict(type="data", array=errs, visible=any(errs))),
                           row=1, col=ci + 1)
         fig.update_yaxes(range=[0, 100], title_text=f"{m} (%)", row=1, col=ci + 1)
-    fig.update_layout(barmode="group", title=title, height=420, margin=dict(l=50, r=10, t=60, b=110),
-                      legend=dict(orientation="h", y=-0.35))
+    longest = max((len(str(r[group_key])) for r in rows), default=8)   # vertical tick labels need room
+    fig.update_xaxes(tickangle=-90)
+    fig.update_layout(barmode="group", title=dict(text=title, y=0.98), height=340 + 6 * longest,
+                      margin=dict(l=50, r=10, t=90, b=30 + 6 * longest),
+                      legend=dict(orientation="h", x=0, y=1.12, yanchor="bottom"))   # above: never on labels
     return fig
 
 
@@ -389,6 +392,9 @@ def line_figure(x: Sequence[Any], series: Mapping[str, Sequence[float]], title: 
                       secondary_y=(name in secondary) if secondary else None)
     fig.update_layout(title=title, xaxis_title=xaxis, yaxis_title=yaxis, height=360, showlegend=True,
                       margin=dict(l=50, r=10, t=50, b=50))
+    if len(series) > 4:                   # many series: the legend below, so the plot keeps its width
+        fig.update_layout(height=360 + 20 * len(series), legend=dict(orientation="h", x=0, y=-0.15,
+                                                                     yanchor="top"))
     return fig
 
 
