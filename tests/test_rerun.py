@@ -1,6 +1,7 @@
 """himpc rerun: parameter slugs, grids, skip-when-done, failures named with notebook, parameters and cell."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,25 @@ def test_failure_is_reported_and_success_is_skipped(tmp_path, capsys):
     assert "missing.npz" in out and "at cell" in out and "load_dataset" in out
     assert main(args) == 1                                   # the good one is skipped, the bad one retried
     assert "0 executed, 1 skipped" in capsys.readouterr().out
+
+
+def test_book_build_writes_where_it_says(tmp_path, monkeypatch, capsys):
+    """jupyter-book puts its output next to the _config.yml it finds (the repository root) unless
+    told otherwise; the build must land in <book>/_build/html, and a build without it fails."""
+    import subprocess
+    seen = {}
+
+    def fake_run(cmd, **kw):
+        seen["cmd"] = cmd
+        out = Path(cmd[cmd.index("--path-output") + 1]) / "_build" / "html"
+        out.mkdir(parents=True)
+        (out / "index.html").write_text("<html></html>")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+    monkeypatch.setattr(rr.subprocess, "run", fake_run)
+    book = tmp_path / "book"
+    book.mkdir()
+    assert rr.build_book(book) == 0 and str(book / "_build" / "html" / "index.html") in capsys.readouterr().out
+    monkeypatch.setattr(rr.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0, "", ""))
+    other = tmp_path / "other"
+    other.mkdir()
+    assert rr.build_book(other) == 1 and "does not exist" in capsys.readouterr().out
