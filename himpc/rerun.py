@@ -117,7 +117,9 @@ def check_notebook(path: Path) -> None:
 
 
 def notebook_parameters(path: Path) -> dict:
+    import logging
     import papermill
+    logging.getLogger("papermill").setLevel(logging.WARNING)     # not an "Input Notebook" line per notebook
     check_notebook(path)
     return {k: v for k, v in papermill.inspect_notebook(str(path)).items()}
 
@@ -195,6 +197,20 @@ class Outcome:
     cell_source: str = ""
 
 
+def _kernel_manager_class():
+    """Kernels whose local TCP traffic is CurveZMQ-encrypted where pyzmq supports it: safer, and
+    ipykernel >= 7 then no longer prints an 'unencrypted TCP' warning for every executed notebook."""
+    import zmq
+    from jupyter_client.manager import KernelManager
+
+    class EncryptedKernelManager(KernelManager):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            if zmq.has("curve"):
+                self.transport_encryption = "auto"
+    return EncryptedKernelManager
+
+
 def execute(job: Job, version: str, kernel: str = "python3", timeout: Optional[int] = None,
             env: Optional[dict] = None) -> Outcome:
     """Run one job (on whichever machine calls it): the executed notebook is written under a temporary
@@ -214,7 +230,7 @@ def execute(job: Job, version: str, kernel: str = "python3", timeout: Optional[i
     try:
         papermill.execute_notebook(str(job.input), str(partial), parameters=job.full_params(),
                                    kernel_name=kernel, cwd=str(ROOT), progress_bar=False, log_output=False,
-                                   execution_timeout=timeout)
+                                   execution_timeout=timeout, kernel_manager_class=_kernel_manager_class())
     except PapermillExecutionError as err:
         src = err.source or _cell_source(partial, err.cell_index)
         out = Outcome(job, "failed", time.perf_counter() - t0, f"{err.ename}: {err.evalue}", err.cell_index, src)
