@@ -321,6 +321,13 @@ def beyond_rows(roots: Sequence[str | Path], metrics: Sequence[str], budget: Opt
     return rows + posthoc_rows(roots, metrics)
 
 
+def _spread(values: Sequence[float]) -> dict:
+    """Mean and sample standard deviation (0 for one value) of one metric over splits."""
+    import numpy as np
+    v = np.asarray(values, dtype=float)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+
+
 STOPPED = "Hi-MPCh, epoch chosen by the stopping rule (training data only)"
 
 
@@ -328,7 +335,6 @@ def stopping_row(row: Mapping[str, Any], metrics: Sequence[str]) -> Optional[dic
     """The runs of a measured row read at the epoch :mod:`himpc.stopping` picks on each split (from
     the pseudo-label agreement; the probe/gallery trace is only where the numbers are read off);
     None when the runs recorded no agreement."""
-    import numpy as np
     from .stopping import stopping_epoch
     picks = []
     for path in row["measured"].paths:
@@ -338,10 +344,7 @@ def stopping_row(row: Mapping[str, Any], metrics: Sequence[str]) -> Optional[dic
             return None
         picks.append((int(res["config"]["split_seed"]), pick))
     picks.sort(key=lambda sp: sp[0])
-    vals = {}
-    for m in metrics:
-        v = np.array([p["test"]["msmr"][m] for _, p in picks], dtype=float)
-        vals[m] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+    vals = {m: _spread([p["test"]["msmr"][m] for _, p in picks]) for m in metrics}
     chosen = ", ".join(f"{p['epoch']}" + ("" if p["triggered"] else " (rule not met: last)") for _, p in picks)
     splits = [s for s, _ in picks]
     where = f"{len(splits)} splits" if len(splits) > 1 else f"split {splits[0]}"
@@ -366,7 +369,6 @@ def posthoc_rows(roots: Sequence[str | Path], metrics: Sequence[str]) -> list[di
                 continue
             for name, entry in res["beyond_protocol"].items():
                 found.setdefault((key, int(res["epoch"]), name), []).append((f, res, entry))
-    import numpy as np
     from .posthoc import EVALUATIONS
     key_of = {v: k for k, v in EVALUATIONS.items()}
     rows = []
@@ -374,10 +376,7 @@ def posthoc_rows(roots: Sequence[str | Path], metrics: Sequence[str]) -> list[di
         splits = sorted(int(res["config"]["split_seed"]) for _, res, _ in items)
         cfg = result_config(items[0][1])
         root = resolved_root(cfg.dataset, cfg.root_joint)
-        vals = {}
-        for m in metrics:
-            v = np.array([e["metrics"][m] for _, _, e in items], dtype=float)
-            vals[m] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+        vals = {m: _spread([e["metrics"][m] for _, _, e in items]) for m in metrics}
         where = f"{len(splits)} splits" if len(splits) > 1 else f"split {splits[0]}"
         rows.append({"label": name, "evaluation": key_of.get(name, name), "source": "ours", "table": "beyond",
                      **vals, "splits": splits,
