@@ -96,10 +96,11 @@ def _split_tasks(args: argparse.Namespace, fn, name: str, **kwargs: Any) -> int:
     from .executor import Task, run_tasks
     data = args.data or os.environ.get("HIMPC_DATA")
     data = str(Path(data).resolve()) if data else None
-    command = " ".join(shlex.quote(a) for a in sys.argv)
+    command = _command_line()
     resources = dict(_resource(r) for r in args.resources or [])
-    tasks = [Task(f"{name} split{s}", fn, (_config(args, split_seed=s), data, args.out.resolve() / f"split{s}"),
-                  dict(kwargs, command=command), output=args.out.resolve() / f"split{s}" / "result.json",
+    out = args.out.resolve()
+    tasks = [Task(f"{name} split{s}", fn, (_config(args, split_seed=s), data, out / f"split{s}"),
+                  dict(kwargs, command=command), output=out / f"split{s}" / "result.json",
                   resources=resources or None) for s in _seeds(args.splits)]
     done = run_tasks(tasks, args.scheduler, args.jobs or 1, progress=not args.quiet, desc=f"{name} {args.out}")
     failed = [r for r in done if not r.ok]
@@ -110,6 +111,11 @@ def _split_tasks(args: argparse.Namespace, fn, name: str, **kwargs: Any) -> int:
         log.info("split %d: %s", res["config"]["split_seed"], json.dumps(res["metrics"]))
     code = _summarise(args.out, ok) if ok else 0
     return 1 if failed else code
+
+
+def _command_line() -> str:
+    """This invocation as a shell line, recorded in every result it writes."""
+    return " ".join(shlex.quote(a) for a in sys.argv)
 
 
 def _resource(text: str) -> tuple[str, float]:
@@ -133,7 +139,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = _config(args, split_seed=s)
         out = args.out / f"split{s}"
         res = train(cfg, args.data, out, resume=not args.no_resume, progress=not args.quiet,
-                    command=" ".join(shlex.quote(a) for a in sys.argv))
+                    command=_command_line())
         log.info("split %d: %s", s, json.dumps(res["metrics"]))
         results.append(res)
     return _summarise(args.out, results)
@@ -147,7 +153,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     for s in _seeds(args.splits):
         cfg = _config(args, split_seed=s)
         res = run_baseline(args.method, cfg, args.data, args.out / f"split{s}",
-                           command=" ".join(shlex.quote(a) for a in sys.argv))
+                           command=_command_line())
         log.info("split %d: %s", s, json.dumps(res["metrics"]))
         results.append(res)
     return _summarise(args.out, results)
@@ -208,7 +214,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .results import write_json
         out["beyond_protocol"] = beyond_protocol(run)
         out.update(kind="posthoc", config=run.cfg.to_dict(), environment=environment(),
-                   command=" ".join(shlex.quote(a) for a in sys.argv),
+                   command=_command_line(),
                    split={k: v for k, v in run.split.info.items() if k != "walk_names"})
         if args.out:
             write_json(args.out, out)
