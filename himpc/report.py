@@ -304,20 +304,29 @@ BEYOND = {   # row name -> the fields that differ from Hi-MPCh's defaults (issue
 
 
 def beyond_rows(roots: Sequence[str | Path], metrics: Sequence[str], budget: Optional[Mapping[str, Any]] = None,
-                dataset: str = "KGBD") -> list[dict]:
-    """Rows of what goes beyond the paper: training variants of Hi-MPCh at the budget's epochs (or a
-    row that says they are not measured, with the command), then the evaluations of trained models
-    that need no training (``himpc eval --beyond`` files, :mod:`himpc.posthoc`), mean over splits."""
+                dataset: str = "KGBD", headline: Optional[Mapping[str, Any]] = None) -> list[dict]:
+    """Rows of what goes beyond the paper: Hi-MPCh at the ``headline`` budget (when given) with the
+    epoch its stopping rule picks; Hi-MPCh and its training variants at the ``budget``'s epochs (or
+    a row that says a variant is not measured, with the command); then the evaluations of trained
+    models that need no training (``himpc eval --beyond`` files, :mod:`himpc.posthoc`), mean over
+    splits."""
     groups = [m for root in roots if Path(root).is_dir() for m in collect(root)]
-    epochs = (budget or {}).get("epochs")
     rows: list[dict] = []
-    for name, over in BEYOND.items():
+
+    def at(name: str, over: Mapping[str, Any], bud: Optional[Mapping[str, Any]], stop: bool) -> None:
         ours = {"preset": "hi-mpch", "set": dict(over)} if over else {"preset": "hi-mpch"}
-        found = measured_rows(ours, groups, name, "beyond", metrics, dataset=dataset, budget=budget)
+        found = measured_rows(ours, groups, name, "beyond", metrics, dataset=dataset, budget=bud)
+        epochs = (bud or {}).get("epochs")
         at_budget = [r for r in found if r["splits"] and r["epochs"] == epochs and r["scope"] == "full data"]
         rows.extend(at_budget or found[:1])
-        if not over:
+        if stop:
             rows.extend(filter(None, (stopping_row(r, metrics) for r in at_budget)))
+
+    paper = next(iter(BEYOND))
+    if headline and (headline.get("epochs") != (budget or {}).get("epochs")):
+        at(paper, {}, headline, stop=True)
+    for name, over in BEYOND.items():
+        at(name, over, budget, stop=not over)
     return rows + posthoc_rows(roots, metrics)
 
 
@@ -329,6 +338,16 @@ def _spread(values: Sequence[float]) -> dict:
 
 
 STOPPED = "Hi-MPCh, epoch chosen by the stopping rule (training data only)"
+
+
+def _on_splits(row: Mapping[str, Any], splits: Sequence[int], metrics: Sequence[str]) -> Optional[dict]:
+    """A measured row's metrics over a subset of its splits (mean and spread, from its result files),
+    so that a variant measured on fewer splits is compared with the same splits; None if one is missing."""
+    results = [json.loads(Path(p).read_text()) for p in row["measured"].paths]
+    picked = [r for r in results if int(r["config"]["split_seed"]) in set(splits)]
+    if len(picked) != len(set(splits)):
+        return None
+    return {m: _spread([r["metrics"][row["level"]][m] for r in picked]) for m in metrics}
 
 
 def stopping_row(row: Mapping[str, Any], metrics: Sequence[str]) -> Optional[dict]:
@@ -390,23 +409,25 @@ def beyond_sentences(rows: Sequence[dict]) -> str:
     """What the beyond-the-paper table says, from its rows: each measured training variant against
     Hi-MPCh at the same budget, and what re-ranking and walk-level retrieval change on one model."""
     names = list(BEYOND)
-    train = {r["label"]: r for r in rows if r["label"] in names}
-    base = train.get(names[0]) if train.get(names[0], {}).get("splits") else None
+    train = {r["label"]: r for r in rows if r["label"] in names[1:]}
+    base = {r["epochs"]: r for r in rows if r["label"] == names[0] and r.get("splits")}   # by budget
     out = []
     for name in names[1:]:
         r = train.get(name)
         if not r or not r.get("splits"):
             continue
         txt = f"{name} ({r['series'][len('ours ('):-1]}): R1 {_fmt(r['R1'])}, mAP {_fmt(r['mAP'])}"
-        if base and base.get("epochs") == r.get("epochs"):
-            txt += f", against Hi-MPCh's {_fmt(base['R1'])} / {_fmt(base['mAP'])} at the same budget"
+        b = base.get(r.get("epochs"))
+        same = b and (b if b["splits"] == r["splits"] else _on_splits(b, r["splits"], ("R1", "mAP")))
+        if same:
+            txt += f", against Hi-MPCh's {_fmt(same['R1'])} / {_fmt(same['mAP'])} on the same splits and budget"
         out.append(txt + ".")
-    stop = next((r for r in rows if r["label"] == STOPPED), None)
-    if stop and base:
+    for stop in (r for r in rows if r["label"] == STOPPED and r["epochs"] in base):
+        b = base[stop["epochs"]]
         out.append(f"The stopping rule (pseudo labels stable at ARI >= {stopping.THRESHOLD} on every level, "
                    f"checked at the traced epochs) picked epoch {', '.join(map(str, stop['stopped_at']))} of "
                    f"{stop['epochs']}; read there, R1 {_fmt(stop['R1'])} and mAP {_fmt(stop['mAP'])}, against "
-                   f"{_fmt(base['R1'])} / {_fmt(base['mAP'])} at the end of the budget.")
+                   f"{_fmt(b['R1'])} / {_fmt(b['mAP'])} at the end of the budget.")
     missing = [n for n in names[1:] if not (train.get(n) or {}).get("splits")]
     if missing:
         out.append(f"{len(missing)} of the {len(names) - 1} training variants are not measured yet.")

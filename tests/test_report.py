@@ -137,10 +137,27 @@ def test_beyond_rows_variants_at_the_budget_and_posthoc_means(tmp_path):
     rr = by[EVALUATIONS["rerank"]]
     assert rr["splits"] == [0, 1] and rr["mAP"]["mean"] == 7.0 and rr["mAP"]["std"] > 1
     text = report.beyond_sentences(rows)
-    assert "R1 52.0, mAP 5.2, against Hi-MPCh's 50.0 / 5.0 at the same budget" in text
+    assert "R1 52.0, mAP 5.2, against Hi-MPCh's 50.0 / 5.0 on the same splits and budget" in text
     assert "moves mAP from 4.5 ± 0.7 to 7.0 ± 1.4" in text and "2 of the 3 training variants" in text
     table = report.comparison_table(rows, ["R1", "mAP"])
     assert len(table.rows) == len(rows) == 4 + 3
+
+
+def test_beyond_rows_two_budgets_and_a_variant_on_fewer_splits(tmp_path):
+    """The headline budget shows Hi-MPCh (and its stopping rule); variants sit beside Hi-MPCh at the
+    ablation budget, compared on the splits they were measured on."""
+    _result(tmp_path / "e40", "hi-mpch", 0, 58.0, epochs=40)
+    for s, r1 in enumerate([50.0, 54.0, 46.0]):
+        _result(tmp_path / "e20", "hi-mpch", s, r1, epochs=20)
+    _result(tmp_path / "walk", "hi-mpch", 0, 53.0, epochs=20, pseudo_labels="walk")
+    rows = report.beyond_rows([tmp_path], ["R1", "mAP"], budget={"splits": [0, 1, 2], "epochs": 20},
+                              headline={"splits": [0, 1, 2], "epochs": 40})
+    base = [r for r in rows if r["label"] == "Hi-MPCh (the paper's method)"]
+    assert [(r["epochs"], r["splits"]) for r in base] == [(40, [0]), (20, [0, 1, 2])]
+    missing = [r for r in rows if r["label"] == "root-facing normalisation"]
+    assert "--epochs 20" in missing[0]["to_measure"]
+    text = report.beyond_sentences(rows)
+    assert "R1 53.0, mAP 5.3, against Hi-MPCh's 50.0 / 5.0 on the same splits and budget" in text
 
 
 def test_stopping_rule_row_reads_the_trace_at_the_chosen_epoch(tmp_path):
