@@ -45,7 +45,7 @@ for st in $STAGES; do
     sweeps)   # Tables 7-11, Figs. 5-6; split 0 unless named (sweeps@0,1,2)
       [ "$stage" = "$st" ] && sp=0
       a() { train_at "$ABLATION_EPOCHS" "$ABL/hi-mpch-$1" --preset hi-mpch --set "$2" --splits "$sp"; }
-      for lv in J C L JC JL CL; do a "levels$lv" "levels=$lv"; done
+      for lv in C L JC JL CL; do a "levels$lv" "levels=$lv"; done   # levels=J is Table 6's MPC + HSM
       for m in 1 4 16; do a "heads$m" "heads=$m"; done
       for h in 64 128 512; do a "hidden$h" "hidden=$h"; done
       for n in 1 2 3; do a "minsamples$n" "min_samples=$n"; done
