@@ -369,7 +369,7 @@ def stopping_row(row: Mapping[str, Any], metrics: Sequence[str]) -> Optional[dic
     where = f"{len(splits)} splits" if len(splits) > 1 else f"split {splits[0]}"
     return {"label": STOPPED, "source": "ours", "table": "beyond", **vals, "splits": splits, "scope": "full data",
             "epochs": row["epochs"], "command": row.get("command", ""), "folder": row.get("folder", ""),
-            "notes": [], "stopped_at": [p["epoch"] for _, p in picks],
+            "notes": [], "stopped_at": [p["epoch"] for _, p in picks], "triggered": [p["triggered"] for _, p in picks],
             "series": f"ours (budget {row['epochs']} epochs, {where}; epochs chosen: {chosen})"}
 
 
@@ -424,10 +424,16 @@ def beyond_sentences(rows: Sequence[dict]) -> str:
         out.append(txt + ".")
     for stop in (r for r in rows if r["label"] == STOPPED and r["epochs"] in base):
         b = base[stop["epochs"]]
-        out.append(f"The stopping rule (pseudo labels stable at ARI >= {stopping.THRESHOLD} on every level, "
-                   f"checked at the traced epochs) picked epoch {', '.join(map(str, stop['stopped_at']))} of "
-                   f"{stop['epochs']}; read there, R1 {_fmt(stop['R1'])} and mAP {_fmt(stop['mAP'])}, against "
-                   f"{_fmt(b['R1'])} / {_fmt(b['mAP'])} at the end of the budget.")
+        rule = (f"The stopping rule (pseudo labels stable at ARI >= {stopping.THRESHOLD} on every level, "
+                "checked at the traced epochs)")
+        if not any(stop["triggered"]):
+            out.append(f"{rule} was not met within the {stop['epochs']}-epoch budget on "
+                       f"{'any of the ' + str(len(stop['splits'])) + ' splits' if len(stop['splits']) > 1 else 'split ' + str(stop['splits'][0])}: "
+                       "the pseudo labels were still changing, so it keeps the whole budget.")
+            continue
+        picked = ", ".join(f"{e}" + ("" if t else " (not met: last)") for e, t in zip(stop["stopped_at"], stop["triggered"]))
+        out.append(f"{rule} picked epoch {picked} of {stop['epochs']}; read there, R1 {_fmt(stop['R1'])} and "
+                   f"mAP {_fmt(stop['mAP'])}, against {_fmt(b['R1'])} / {_fmt(b['mAP'])} at the end of the budget.")
     missing = [n for n in names[1:] if not (train.get(n) or {}).get("splits")]
     if missing:
         out.append(f"{len(missing)} of the {len(names) - 1} training variants are not measured yet.")

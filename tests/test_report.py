@@ -173,4 +173,6 @@ def test_stopping_rule_row_reads_the_trace_at_the_chosen_epoch(tmp_path):
     (stop,) = [r for r in rows if r["label"] == report.STOPPED]
     assert stop["stopped_at"] == [2, 4] and stop["R1"]["mean"] == (41.0 + 44.0) / 2
     assert "epochs chosen: 2, 4 (rule not met: last)" in stop["series"]
-    assert "picked epoch 2, 4 of 4; read there, R1 42.5 ± 2.1" in report.beyond_sentences(rows)
+    assert "picked epoch 2, 4 (not met: last) of 4; read there, R1 42.5 ± 2.1" in report.beyond_sentences(rows)
+    stop["triggered"] = [False, False]
+    assert "was not met within the 4-epoch budget on any of the 2 splits" in report.beyond_sentences(rows)
