@@ -174,5 +174,15 @@ def test_stopping_rule_row_reads_the_trace_at_the_chosen_epoch(tmp_path):
     assert stop["stopped_at"] == [2, 4] and stop["R1"]["mean"] == (41.0 + 44.0) / 2
     assert "epochs chosen: 2, 4 (rule not met: last)" in stop["series"]
     assert "picked epoch 2, 4 (not met: last) of 4; read there, R1 42.5 ± 2.1" in report.beyond_sentences(rows)
+    (best,) = [r for r in rows if r["label"] == report.SELECTED_ON_TEST]   # R1 peaks at epoch 4 (index 3) on both
+    assert best["stopped_at"] == [4, 4] and best["R1"]["mean"] == (43.0 + 44.0) / 2
+    assert "would report R1 43.5 ± 0.7" in report.beyond_sentences(rows)
     stop["triggered"] = [False, False]
     assert "was not met within the 4-epoch budget on any of the 2 splits" in report.beyond_sentences(rows)
+
+
+def test_best_traced_epoch_is_the_test_rank1_maximum_not_the_last():
+    hist = [{"epoch": e, "test": {"msmr": {"R1": r1, "mAP": 1.0}} if r1 else None}
+            for e, r1 in enumerate([None, 50.0, None, 53.0, None, 52.0])]
+    assert report.best_traced_epoch(hist)["epoch"] == 4        # 1-based, the peak, not the last traced
+    assert report.best_traced_epoch([{"epoch": 0, "test": None}]) is None
