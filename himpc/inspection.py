@@ -320,9 +320,13 @@ class HSMInspector:
         row = self.importance()
         self.out.clear_output(wait=True)
         with self.out:
+            caption = f"{self.run.clip_label(self.clip_index())}, epoch {self.epoch.value}"
+            if np.isnan(row).all():      # no pseudo label at this level: HSM does not weigh this clip
+                display(HTML(f"<p><b>{caption}</b>: an outlier of DBSCAN at this level, so it has no "
+                             "pseudo label and no frame weights (Eq. 7-8 need its prototype).</p>"))
+                return
             display(HTML(html_table(["frame"] + [f"f{j + 1}" for j in range(len(row))],
-                                    [["delta"] + ["outlier" if np.isnan(v) else f"{v:.3f}" for v in row]],
-                                    caption=f"{self.run.clip_label(self.clip_index())}, epoch {self.epoch.value}")))
+                                    [["delta"] + [f"{v:.3f}" for v in row]], caption=caption)))
 
     def widget(self):
         import ipywidgets as W

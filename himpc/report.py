@@ -291,7 +291,29 @@ def comparison_rows(table_no: int | str, dataset: str, roots: Sequence[str | Pat
                                             scales=scales) if r["splits"]]
             found = found + extra                          # a missing row stays, with its command
         rows.extend(found)
-    return rows
+    return _with_subset_rows(rows, metrics)
+
+
+def _with_subset_rows(rows: list[dict], metrics: Sequence[str]) -> list[dict]:
+    """Add, after a row measured on several splits, the same runs read on fewer splits wherever
+    another row of the table was measured on exactly those splits at the same budget (a sweep on
+    split 0 beside a default measured on splits 0, 1, 2), so like is compared with like."""
+    subsets = {(r["epochs"], tuple(r["splits"])) for r in rows if r["source"] == "ours" and r.get("splits")}
+    out = []
+    for r in rows:
+        out.append(r)
+        if r["source"] != "ours" or len(r.get("splits") or []) < 2 or "measured" not in r:
+            continue
+        for epochs, splits in sorted(subsets, key=lambda k: (k[0] or 0, k[1])):
+            if epochs != r["epochs"] or not set(splits) < set(r["splits"]):
+                continue
+            vals = _on_splits(r, splits, metrics)
+            if vals:
+                where = f"split {splits[0]}" if len(splits) == 1 else f"splits {', '.join(map(str, splits))}"
+                out.append(dict(r, **vals, splits=list(splits), subset_of=r["splits"],
+                                series=r["series"][:-1].replace(f"{len(r['splits'])} splits", where)
+                                + f"; of the {len(r['splits'])}-split run)"))
+    return out
 
 
 # ----------------------------------------------------------------------------- beyond the paper
@@ -578,15 +600,21 @@ def comparison_table(rows: Sequence[dict], metrics: Sequence[str]) -> Table:
 
 
 def chart_rows(rows: Sequence[dict]) -> list[dict]:
-    """The rows a bar chart shows: every quoted row, and per method the measured row with the most
-    splits, then the largest budget (the table lists them all).  Two series, one bar per method in
-    each; the measured bar's ``detail`` says which run it is."""
+    """The rows a bar chart shows: every quoted row, and per method one measured row: at the budget
+    and splits that most methods of the table share (so the bars compare like with like), else the
+    one with the most splits, then the largest budget (the table lists them all).  Two series, one
+    bar per method in each; the measured bar's ``detail`` says which run it is."""
     best: dict[str, dict] = {}
-    for r in rows:
-        if r["source"] == "ours" and r.get("splits"):
-            cur = best.get(r["label"])
-            if cur is None or (len(r["splits"]), r.get("epochs") or 0) > (len(cur["splits"]), cur.get("epochs") or 0):
-                best[r["label"]] = r
+    measured = [r for r in rows if r["source"] == "ours" and r.get("splits")]
+    labels_at: dict[tuple, set] = {}                       # (epochs, splits) -> methods measured so
+    for r in measured:
+        labels_at.setdefault((r.get("epochs") or 0, tuple(r["splits"])), set()).add(r["label"])
+    common = max(labels_at, key=lambda k: (len(labels_at[k]), len(k[1]), k[0])) if labels_at else None
+    for r in measured:                 # the protocol most methods share, else most splits, largest budget
+        cur = best.get(r["label"])
+        rank = lambda x: ((x.get("epochs") or 0, tuple(x["splits"])) == common, len(x["splits"]), x.get("epochs") or 0)  # noqa: E731
+        if cur is None or rank(r) > rank(cur):
+            best[r["label"]] = r
     out = []
     for r in rows:
         if r["source"] == "paper":

@@ -318,6 +318,8 @@ def hsm_clip_figure(clip: np.ndarray, layout: Layout, delta_mean: np.ndarray, ti
         for tr in _skeleton_traces(clip[j], layout, colour, f"f{j + 1}", scene="scene" if j == 0 else f"scene{j + 1}"):
             fig.add_trace(tr)
     scene = _scene(clip)
+    for k in ("xaxis", "yaxis", "zaxis"):       # six small scenes: their tick labels would collide
+        scene[k].update(showticklabels=False, title="")
     fig.update_layout({("scene" if j == 0 else f"scene{j + 1}"): scene for j in range(F)})
     fig.update_layout(title=title, height=320, margin=dict(l=0, r=0, t=60, b=0))
     return fig
@@ -466,14 +468,19 @@ def matrix_dropdown_figure(matrices: dict[str, np.ndarray], rows: Sequence[str],
 
 def embedding_figure(points: dict[str, np.ndarray], labels: Sequence[str], title: str = "") -> go.Figure:
     """2-D embeddings (e.g. t-SNE, Fig. 8) of several representations of the same clips, coloured by
-    person; a dropdown switches the representation (one trace per person, so the legend works)."""
+    person; a dropdown switches the representation (one trace per person, so the legend works).
+    Every person has its own colour and marker (26 colours, then the next marker shape), so no two
+    persons look alike."""
+    from plotly.colors import qualitative
     names = list(points)
     labels = np.asarray(labels).astype(str)
     persons = sorted(set(labels.tolist()))
+    colours, shapes = qualitative.Alphabet, ("circle", "square", "diamond", "triangle-up", "x", "cross")
     fig = go.Figure()
-    for p in persons:
+    for i, p in enumerate(persons):
         xy = np.asarray(points[names[0]])[labels == p]
-        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=p, marker=dict(size=5)))
+        marker = dict(size=6, color=colours[i % len(colours)], symbol=shapes[(i // len(colours)) % len(shapes)])
+        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", name=p, marker=marker))
     buttons = []
     for n in names:
         xy = np.asarray(points[n])

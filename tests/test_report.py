@@ -186,3 +186,17 @@ def test_best_traced_epoch_is_the_test_rank1_maximum_not_the_last():
             for e, r1 in enumerate([None, 50.0, None, 53.0, None, 52.0])]
     assert report.best_traced_epoch(hist)["epoch"] == 4        # 1-based, the peak, not the last traced
     assert report.best_traced_epoch([{"epoch": 0, "test": None}]) is None
+
+
+def test_a_sweep_on_one_split_is_charted_beside_the_default_on_that_split(tmp_path):
+    """Table 8 with the default measured on 3 splits and a swept value on split 0: the table adds the
+    default read on split 0 alone, and the chart compares both on split 0."""
+    for s, r1 in enumerate((50.0, 52.0, 54.0)):
+        _result(tmp_path / "default", "hi-mpch", s, r1, epochs=20)
+    _result(tmp_path / "heads4", "hi-mpch", 0, 30.0, epochs=20, heads=4)
+    rows = report.comparison_rows(8, "KGBD", [tmp_path], ["R1"])
+    m8 = [r for r in rows if r["label"] == "heads = 8" and r["source"] == "ours"]
+    assert [(r["splits"], r["R1"]["mean"]) for r in m8] == [([0, 1, 2], 52.0), ([0], 50.0)]
+    assert m8[1]["series"] == "ours (20 epochs, split 0; of the 3-split run)"
+    charted = {r["label"]: r for r in report.chart_rows(rows) if r["series"] == "ours (measured)"}
+    assert charted["heads = 8"]["splits"] == [0] and charted["heads = 4"]["splits"] == [0]

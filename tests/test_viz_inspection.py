@@ -89,3 +89,15 @@ def test_metric_bars():
     fig = viz.metric_bar_figure([{"label": "Hi-MPCh", "source": "paper", "R1": 56.9, "mAP": 10.2},
                                  {"label": "Hi-MPCh", "source": "ours", "R1": {"mean": 50, "std": 2}, "mAP": None}])
     assert len(fig.data) == 4
+
+
+def test_embedding_figure_gives_every_person_its_own_look_and_a_dropdown_per_representation():
+    rng = np.random.default_rng(0)
+    who = [f"P{i:02d}" for i in range(30) for _ in range(3)]
+    points = {"raw": rng.normal(size=(90, 2)), "MSMR": rng.normal(size=(90, 2))}
+    fig = viz.embedding_figure(points, who)
+    looks = {(t.marker.color, t.marker.symbol) for t in fig.data}
+    assert len(fig.data) == 30 and len(looks) == 30                  # 30 > 26 colours: shapes tell them apart
+    (menu,) = fig.layout.updatemenus
+    assert [b.label for b in menu.buttons] == ["raw", "MSMR"]
+    assert len(menu.buttons[1].args[0]["x"]) == 30
