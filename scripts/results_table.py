@@ -1,30 +1,37 @@
-"""Print a markdown table of every results/<dataset>/<method>/summary.json (mean ± std over splits).
+"""Print a markdown table of every measured configuration under a results folder (mean ± std over
+its splits, MSMR unless the run has one level), with its budget, splits, folder and the compute it
+took, and the total: the "CPU hours spent" of the README and the notes.
 
 Usage: python scripts/results_table.py [results/kgbd]
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
+from himpc import report
+
 
 def main(root: str = "results/kgbd") -> None:
-    rows = []
-    for summ in sorted(Path(root).glob("*/summary.json")):
-        agg = json.loads(summ.read_text())
-        first = json.loads(next(summ.parent.glob("split*/result.json")).read_text())
-        epochs = first.get("epochs", "-")
-        spe = first.get("seconds_per_epoch")
-        for lv in [k for k in agg if isinstance(agg[k], dict)]:
-            a = agg[lv]
-            cells = " | ".join(f"{a[k]['mean']:.1f} ± {a[k]['std']:.1f}" for k in ("R1", "R5", "R10", "mAP"))
-            rows.append(f"| {summ.parent.name} | {lv} | {cells} | {agg['runs']} ({','.join(map(str, agg['split_seeds']))}) "
-                        f"| {epochs} | {spe if spe is not None else '-'} |")
-    print("| run | level | R1 | R5 | R10 | mAP | splits (seeds) | epochs | s/epoch |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    groups = report.collect(root)
+    rows, total = [], 0.0
+    for m in sorted(groups, key=lambda g: (str(Path(g.paths[0]).parent.parent), g.epochs or 0)):
+        level = "msmr" if m.value("msmr", "R1") else next(iter(k for k in m.agg if isinstance(m.agg[k], dict)), "msmr")
+        cells = " | ".join(m.cell(level, k) for k in ("R1", "R5", "R10", "mAP"))
+        hours = sum(m.seconds) / 3600
+        total += hours
+        folder = Path(m.paths[0]).parent.parent.relative_to(root)
+        rows.append(f"| {folder} | {m.kind if m.kind == 'train' else m.baseline} | {cells} | "
+                    f"{','.join(map(str, m.splits))} | {m.epochs or '-'} | {hours:.1f} | {', '.join(m.devices)} |")
+    print("| folder | kind | R1 | R5 | R10 | mAP | splits | epochs | hours | device |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
+    every = sum(float(r.get("seconds_total") or 0) for _, r in report.iter_results([root])) / 3600
+    print(f"\n{len(groups)} configurations; {every:.1f} hours of compute recorded in all the result files "
+          f"({total:.1f} in the runs above: a rerun of a configuration's split replaces the older one). "
+          "Each run's seconds_total is the wall time of its own process, so a resumed run counts only "
+          "the epochs after its checkpoint.")
 
 
 if __name__ == "__main__":
