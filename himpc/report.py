@@ -265,7 +265,8 @@ def comparison_rows(table_no: int | str, dataset: str, roots: Sequence[str | Pat
     ``folder``.  A row never measured says :data:`NOT_MEASURED` and carries the command that
     measures it (``budget``: ``{"splits": [...], "epochs": N}`` for that command).
     ``variants``: ``{name: {field: value}}``, runs that differ from the row only in those fields
-    (e.g. an earlier default) are shown too, as their own rows named by ``name``.
+    (e.g. an earlier default) are shown too, as their own rows named by ``name``; a paper row may
+    name its own ``variants`` in ``paper_results.yaml`` the same way (shown where measured).
     """
     tab = paper_table(table_no, paper_path)
     metrics = list(metrics or tab["metrics"])
@@ -284,7 +285,7 @@ def comparison_rows(table_no: int | str, dataset: str, roots: Sequence[str | Pat
             continue
         found = measured_rows(ours, groups, label, table_no, metrics, dataset=dataset, scales=scales,
                               budget=budget)
-        for name, over in (variants or {}).items():        # runs that differ in a named switch: own rows
+        for name, over in {**(variants or {}), **(r.get("variants") or {})}.items():   # named switches: own rows
             alt = dict(ours, set={**(ours.get("set") or {}), **over})
             extra = [dict(r, series=r["series"][:-1] + f", {name})")
                      for r in measured_rows(alt, groups, label, table_no, metrics, dataset=dataset,

@@ -200,3 +200,16 @@ def test_a_sweep_on_one_split_is_charted_beside_the_default_on_that_split(tmp_pa
     assert m8[1]["series"] == "ours (20 epochs, split 0; of the 3-split run)"
     charted = {r["label"]: r for r in report.chart_rows(rows) if r["series"] == "ours (measured)"}
     assert charted["heads = 8"]["splits"] == [0] and charted["heads = 4"]["splits"] == [0]
+
+
+def test_a_paper_row_names_its_own_variants(tmp_path):
+    """Table 6's DPC row carries a variant in paper_results.yaml (the temperature matched to the
+    heads' scale): a run with that setting is shown beside DPC as its own labelled row."""
+    _result(tmp_path / "dpc", "dpc", 0, 21.0, epochs=20)
+    _result(tmp_path / "dpc-tau", "dpc", 0, 49.0, epochs=20, tau=0.0625)
+    rows = report.comparison_rows(6, "KGBD", [tmp_path], ["R1"])
+    dpc = [r for r in rows if r["label"] == "+ DPC" and r["source"] == "ours"]
+    assert [r["R1"]["mean"] for r in dpc] == [21.0, 49.0]
+    assert "temperature 1/sqrt(h)" in dpc[1]["series"] and "temperature" not in dpc[0]["series"]
+    mpc = [r for r in rows if r["label"] == "+ MPC" and r["source"] == "ours"]
+    assert all("temperature" not in r["series"] for r in mpc)        # a row's variant stays on its row
