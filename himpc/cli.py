@@ -165,7 +165,16 @@ def _baseline_task(cfg: Config, data: Optional[str], out: Path, method: str, com
 
 
 def _summarise(out: Path, results: list[dict]) -> int:
-    from .results import aggregate, format_row, write_json
+    """Write ``out/summary.json`` over every finished split of this configuration in ``out``: the ones
+    just run and those an earlier command left there (``--splits 0`` after ``--splits 0,1,2`` keeps all
+    three); a split folder holding another configuration is left out of the mean."""
+    from .report import group_key
+    from .results import aggregate, format_row, load_results, write_json
+    keys = {group_key(r) for r in results}
+    by_seed = {r["config"]["split_seed"]: r for r in load_results(sorted(Path(out).glob("split*/result.json")))
+               if group_key(r) in keys}
+    by_seed.update({r["config"]["split_seed"]: r for r in results})
+    results = [by_seed[s] for s in sorted(by_seed)]
     agg = aggregate(results)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "summary.json", agg)

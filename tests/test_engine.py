@@ -59,6 +59,25 @@ def test_cli_train_writes_results(tmp_path, dataset, capsys):
     assert "mean ± std over splits [0, 1]" in capsys.readouterr().out
 
 
+def test_summary_keeps_every_finished_split_of_the_configuration(tmp_path, dataset):
+    """A later ``--splits 0`` (a queue's first stage again) must not shrink summary.json to split 0;
+    a split folder holding another configuration is not averaged in."""
+    out = tmp_path / "run"
+    args = ["train", "--dataset", dataset, "--epochs", "1", "--out", str(out), "--quiet"]
+    for k, v in SMALL.items():
+        args += ["--set", f"{k}={v}"]
+    assert main(args + ["--splits", "0,1"]) == 0
+    assert main(args + ["--splits", "0"]) == 0                  # finished: returns at once
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"] == 2 and summary["split_seeds"] == [0, 1]
+    other = ["train", "--dataset", dataset, "--epochs", "2", "--out", str(out), "--quiet", "--splits", "2"]
+    for k, v in SMALL.items():
+        other += ["--set", f"{k}={v}"]
+    assert main(other) == 0                                     # another budget in the same folder
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["split_seeds"] == [2]
+
+
 def test_baseline_cli(tmp_path, dataset):
     out = tmp_path / "raw"
     assert main(["baseline", "--method", "raw", "--dataset", dataset, "--out", str(out), "--quiet",
