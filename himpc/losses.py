@@ -41,25 +41,97 @@ def contrast_logits(z: torch.Tensor, keys: torch.Tensor, proto_mask: torch.Tenso
     z [L, B, F, h] encoder frame features, keys [L, M, C, h] from
     :meth:`himpc.model.HiMPCModel.contrast_keys` (``p_hat H^T``), proto_mask [L, C].
     Returns frame logits [L, M, B, F, C] (None when ``frames=False``) and instance logits
-    [L, M, B, C].  Two exact shortcuts, both linear algebra, no approximation:
+    [L, M, B, C] (padded prototypes masked).  Two exact shortcuts, both linear algebra:
 
     * ``z_hat . p_hat = (z H)(p H)^T = z . (p H H^T)``: the heads move to the prototype side,
       so the [L, M, B, F, h] transformed frames are never formed (C << B F).
     * ``v = mean_j z_j`` (Eq. 1) and the heads are linear, so the instance logit is the mean
       over frames of the frame logits: no fourth matmul.
+
+    The frame logits are a permuted *view* of one [L, B F, M C] matmul output (no copy of the
+    largest tensor of the step) and their padded prototypes are *not* masked: pass ``proto_mask``
+    to :func:`hi_mpch_loss`, which excludes them inside its cross-entropy.
     """
-    if frames:
-        logits = torch.einsum("lbfh,lmch->lmbfc", z / tau, keys)
-        inst = logits.mean(dim=3)
-        mask = proto_mask[:, None, None, None, :]
-    else:
-        logits = None
+    L, B, Fr, h = z.shape
+    M, C = keys.shape[1], keys.shape[2]
+    inst_mask = ~proto_mask[:, None, None, :]
+    if not frames:
         inst = torch.einsum("lbh,lmch->lmbc", z.mean(dim=2) / tau, keys)
-    if bool(proto_mask.all()):
-        return logits, inst
-    if logits is not None:
-        logits = logits.masked_fill(~mask, torch.finfo(logits.dtype).min)
-    return logits, inst.masked_fill(~proto_mask[:, None, None, :], torch.finfo(inst.dtype).min)
+        return None, inst.masked_fill(inst_mask, torch.finfo(inst.dtype).min)
+    flat = torch.bmm((z / tau).reshape(L, B * Fr, h), keys.reshape(L, M * C, h).transpose(1, 2))
+    # in the logits' dtype (an fp32 accumulator inside; dtype=float32 would first copy all of them
+    # to fp32), and 4-D (torch reduces the 5-D view ~6x slower)
+    inst = flat.view(L, B, Fr, M * C).sum(dim=2).float().div_(Fr)
+    inst = inst.view(L, B, M, C).permute(0, 2, 1, 3)                              # [L, M, B, C], fp32
+    logits = flat.view(L, B, Fr, M, C).permute(0, 3, 1, 2, 4)                     # [L, M, B, F, C], a view
+    return logits, inst.masked_fill(inst_mask, NEG_INF)
+
+
+class _MaskedFrameCE(torch.autograd.Function):
+    """Cross-entropy of every row of [L, M, B, F, C] logits against ``target`` [L, M, B, F], in fp32
+    whatever the logits' dtype, with columns outside ``col_mask`` [L, C] excluded.
+
+    One (level, head) slab at a time, through torch's fused (log-)softmax kernels with an fp32
+    result: neither an fp32 copy of bf16 logits nor a log-softmax of their full size is ever
+    held; the backward recomputes ``softmax - onehot`` the same way and returns the gradient in
+    the logits' dtype and memory layout.  A level whose real prototypes are its first ``n``
+    columns (DBSCAN's labels 0..n-1, the usual case) is sliced to them, any other mask filled.
+    """
+
+    @staticmethod
+    def _levels(col_mask, L, C):
+        """Per level: the number of leading real columns, or None where the mask is not a prefix."""
+        if col_mask is None:
+            return [C] * L
+        counts = col_mask.sum(1).tolist()
+        return [n if bool(col_mask[lv, :n].all()) else None for lv, n in enumerate(counts)]
+
+    @staticmethod
+    def _slab(logits, col_mask, lv, m, n):
+        if n is not None:
+            return logits[lv, m, ..., :n]
+        x = logits[lv, m].to(torch.float32, copy=True)
+        return x.masked_fill_(~col_mask[lv], NEG_INF)
+
+    @staticmethod
+    def forward(ctx, logits, target, col_mask):
+        L, M, C = logits.shape[0], logits.shape[1], logits.shape[-1]
+        levels = _MaskedFrameCE._levels(col_mask, L, C)
+        ce = torch.zeros(logits.shape[:-1], dtype=torch.float32, device=logits.device)
+        for lv, n in enumerate(levels):
+            if n == 0:                                   # no prototype (an inactive level, weight 0)
+                continue
+            for m in range(M):
+                x = _MaskedFrameCE._slab(logits, col_mask, lv, m, n)
+                logp = torch.log_softmax(x, dim=-1, dtype=torch.float32)
+                ce[lv, m] = logp.gather(-1, target[lv, m, ..., None]).squeeze(-1).neg_()
+        ctx.save_for_backward(logits, target, col_mask if col_mask is not None else torch.empty(0))
+        ctx.levels = levels
+        return ce
+
+    @staticmethod
+    def backward(ctx, grad_ce):
+        logits, target, col_mask = ctx.saved_tensors
+        grad = torch.empty_like(logits)                   # the same layout as the logits
+        for lv, n in enumerate(ctx.levels):
+            if n is not None and n < logits.shape[-1]:
+                grad[lv, ..., n:] = 0                      # padded columns (all of an inactive level)
+            if n == 0:
+                continue
+            for m in range(logits.shape[1]):
+                g = grad_ce[lv, m, ..., None]
+                x = _MaskedFrameCE._slab(logits, col_mask, lv, m, n)
+                p = torch.softmax(x, dim=-1, dtype=torch.float32).mul_(g)
+                p.scatter_add_(-1, target[lv, m, ..., None], -g)                 # (softmax - onehot) * g
+                grad[lv, m, ..., :p.shape[-1]] = p
+        return grad, None, None
+
+
+def frame_cross_entropy(frame_logits: torch.Tensor, target: torch.Tensor,
+                        proto_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Per-frame cross-entropy [L, M, B, F] (fp32) of frame logits [L, M, B, F, C] against target
+    cluster ids [L, M, B, F]; ``proto_mask`` [L, C] marks the real prototypes of each level."""
+    return _MaskedFrameCE.apply(frame_logits, target, proto_mask)
 
 
 def _level_mean(per_level: torch.Tensor, level_weights: torch.Tensor) -> torch.Tensor:
@@ -104,7 +176,7 @@ def hsm_importance(frame_sims: torch.Tensor, predicted: torch.Tensor, labels: to
 def hi_mpch_loss(frame_logits: torch.Tensor, inst_logits: torch.Tensor, labels: torch.Tensor,
                  valid: torch.Tensor, level_weights: torch.Tensor, tau: float,
                  scale_sims_by_tau: bool = False, grad_through_importance: bool = False,
-                 return_importance: bool = False):
+                 return_importance: bool = False, proto_mask: Optional[torch.Tensor] = None):
     """Hi-MPCh loss (Eq. 9): importance-weighted frame-level meta-prototype contrast.
 
     frame_logits [L, M, B, F, C] (z_hat_j . p_hat_c / tau), inst_logits [L, M, B, C]
@@ -112,19 +184,20 @@ def hi_mpch_loss(frame_logits: torch.Tensor, inst_logits: torch.Tensor, labels: 
     sums delta_j * CE_j over frames and heads and averages over valid instances.
     ``scale_sims_by_tau``: Eq. 7-8 use the raw dot products; the authors' code uses them
     divided by tau.  ``grad_through_importance``: whether gradients flow through delta
-    (paper silent; the authors' code lets them flow).
+    (paper silent; the authors' code lets them flow).  ``proto_mask`` [L, C]: the real prototypes,
+    for frame logits whose padded columns are not masked (:func:`contrast_logits`); the logits may
+    be bf16 (the cross-entropy and the importance are computed in fp32).
     """
     L, M, B, Fr, C = frame_logits.shape
     pred = predicted_prototype(inst_logits.detach())
-    sims = frame_logits.gather(-1, pred[..., None, None].expand(L, M, B, Fr, 1)).squeeze(-1)
+    sims = frame_logits.gather(-1, pred[..., None, None].expand(L, M, B, Fr, 1)).squeeze(-1).float()
     if not scale_sims_by_tau:
         sims = sims * tau
     if not grad_through_importance:
         sims = sims.detach()
     delta = hsm_importance(sims, pred, labels.clamp(min=0))
     safe = labels.clamp(min=0)
-    target = safe[:, None, :, None].expand(L, M, B, Fr).reshape(-1)
-    ce = F.cross_entropy(frame_logits.reshape(-1, C), target, reduction="none").view(L, M, B, Fr)
+    ce = frame_cross_entropy(frame_logits, safe[:, None, :, None].expand(L, M, B, Fr), proto_mask)
     per_inst = (delta * ce).sum(-1).sum(1)          # over frames and heads -> [L, B]
     w = valid.to(ce.dtype)
     per_level = (per_inst * w).sum(1) / w.sum(1).clamp(min=1.0)

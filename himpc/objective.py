@@ -53,7 +53,7 @@ def batch_loss(model: HiMPCModel, protos: Prototypes, x: torch.Tensor, labels: t
     inst = model.pool(z.detach().float()) if cfg.memory_momentum > 0 else None
     if not cfg.hsm:
         return BatchOutput(hi_mpc_loss(inst_logits, labels, valid, weights), None, inst)
-    loss, delta = hi_mpch_loss(frame_logits.float(), inst_logits, labels, valid, weights, tau,
-                               scale_sims_by_tau=cfg.hsm_scale_by_tau,
-                               grad_through_importance=cfg.hsm_grad, return_importance=True)
+    loss, delta = hi_mpch_loss(frame_logits, inst_logits, labels, valid, weights, tau,
+                               scale_sims_by_tau=cfg.hsm_scale_by_tau, grad_through_importance=cfg.hsm_grad,
+                               return_importance=True, proto_mask=protos.mask)
     return BatchOutput(loss, delta if return_importance else None, inst)

@@ -90,3 +90,49 @@ def test_hsm_gradient_switch():
         g.append(torch.autograd.grad(loss, frame)[0])
     assert not torch.allclose(g[0], g[1])
 
+
+
+@pytest.mark.parametrize("mask_kind", ["all", "prefix", "holes", "empty-level"])
+def test_frame_cross_entropy_equals_masked_reference(mask_kind):
+    """The slab-wise fused CE (values and gradient) equals F.cross_entropy over masked logits,
+    on a permuted (non-contiguous) view as contrast_logits returns it."""
+    from himpc.losses import NEG_INF, frame_cross_entropy
+    torch.manual_seed(0)
+    L, M, B, Fr, C = 3, 2, 4, 5, 7
+    base = torch.randn(L, B, Fr, M, C, dtype=torch.float64) * 3
+    mask = torch.ones(L, C, dtype=torch.bool)
+    if mask_kind == "prefix":
+        mask[1, 5:] = False
+    elif mask_kind == "holes":
+        mask[0, [1, 4]] = False
+    elif mask_kind == "empty-level":
+        mask[2] = False
+        mask[1, 6:] = False
+    target = torch.randint(0, 4, (L, B)).clamp(max=int(mask.sum(1).clamp(min=1).min()) - 1)
+    target = torch.where(mask[torch.arange(L)[:, None], target], target, 0)
+    target = target[:, None, :, None].expand(L, M, B, Fr)
+    x = base.clone().requires_grad_()
+    ce = frame_cross_entropy(x.permute(0, 3, 1, 2, 4), target, mask)
+    ref_x = base.clone().requires_grad_()
+    masked = ref_x.permute(0, 3, 1, 2, 4).masked_fill(~mask[:, None, None, None, :], NEG_INF)
+    ref = torch.nn.functional.cross_entropy(masked.reshape(-1, C), target.reshape(-1), reduction="none").view_as(ce)
+    live = mask.any(1)
+    assert torch.allclose(ce[live], ref[live].float(), atol=1e-5)
+    assert (ce[~live] == 0).all()
+    w = torch.rand_like(ref)
+    (ce * w.float()).sum().backward()
+    (ref[live] * w[live]).sum().backward()
+    assert torch.allclose(x.grad, ref_x.grad, atol=1e-6)
+
+
+def test_frame_cross_entropy_of_bf16_logits_is_fp32():
+    from himpc.losses import frame_cross_entropy
+    torch.manual_seed(1)
+    logits = torch.randn(1, 2, 3, 4, 50) * 4
+    target = torch.randint(0, 50, (1, 2, 3, 4))
+    ce16 = frame_cross_entropy(logits.bfloat16(), target)
+    ce32 = frame_cross_entropy(logits.bfloat16().float(), target)      # the same rounded logits, in fp32
+    assert ce16.dtype == torch.float32 and torch.allclose(ce16, ce32, atol=1e-6)
+    x = logits.bfloat16().requires_grad_()
+    frame_cross_entropy(x, target).sum().backward()
+    assert x.grad.dtype == torch.bfloat16
