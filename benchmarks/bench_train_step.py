@@ -8,6 +8,7 @@
 
 Usage: python benchmarks/bench_train_step.py [--clusters 1150] [--batch 256] [--device cpu|cuda]
        python benchmarks/bench_train_step.py --compare-cpu-tuning   (himpc/cpu.py on vs off)
+       python benchmarks/bench_train_step.py --peak-memory          (each variant's step, fresh processes)
 """
 
 from __future__ import annotations
@@ -105,9 +106,15 @@ def main() -> None:
     ap.add_argument("--skip-looped", action="store_true", help="leave out the slow looped oracle")
     ap.add_argument("--compare-cpu-tuning", action="store_true",
                     help="run twice in fresh processes, HIMPC_CPU_TUNING=0 and 1, and print the ratio")
+    ap.add_argument("--peak-memory", action="store_true",
+                    help="the peak memory of one step of each variant, each in a fresh process")
+    ap.add_argument("--only", choices=list(VARIANTS), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.compare_cpu_tuning:
         compare_cpu_tuning()
+        return
+    if a.peak_memory:
+        peak_memory([x for x in sys.argv[1:] if x != "--peak-memory"])
         return
     torch.manual_seed(0)
     dev = torch.device(a.device)
@@ -121,6 +128,14 @@ def main() -> None:
     x[1, ..., 30:] = 0
     x[2, ..., 15:] = 0
     labels = torch.randint(0, a.clusters, (3, a.batch), device=dev)
+    if a.only:                                   # one step of one variant (for --peak-memory)
+        fn = {"fp32": lambda: batch_loss(model, protos, x, labels, cfg).loss,
+              "bf16": lambda: batch_loss(model, protos, x, labels, cfg, precision="bf16").loss,
+              "before": lambda: previous_loss(model, protos, x, labels, cfg)}[a.only]
+        base = _peak_mb(dev)
+        fn().backward()
+        print(f"peak {_peak_mb(dev) - base:.0f}")
+        return
 
     def timed(fn, repeats: int = a.repeats) -> tuple[float, float]:
         best, val = float("inf"), 0.0
@@ -163,6 +178,27 @@ def main() -> None:
 
 def looped_loss_fn(model, protos, x, labels, cfg):
     return lambda: looped_loss(model, protos, x, labels, cfg)
+
+
+VARIANTS = {"before": "fp32, before the shortcuts (4 matmuls, fp32 log-softmax of the whole tensor)",
+            "fp32": "fp32, shortcuts + slab-wise cross-entropy", "bf16": "bf16, shortcuts + slab-wise cross-entropy"}
+
+
+def _peak_mb(dev: torch.device) -> float:
+    """Peak memory so far: CUDA's allocator, or the process's resident high-water mark on CPU."""
+    if dev.type == "cuda":
+        return torch.cuda.max_memory_allocated(dev) / 2**20
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_memory(args: list[str]) -> None:
+    """One step of each variant in a fresh process: memory above the inputs' (model, prototypes, batch)."""
+    for name, what in VARIANTS.items():
+        env = {**os.environ, "HIMPC_CPU_TUNING": "0"}          # malloc tuning keeps freed blocks: not a peak
+        out = subprocess.run([sys.executable, __file__, *args, "--only", name], capture_output=True, text=True,
+                             check=True, env=env).stdout
+        print(f"peak memory of one step, {what}: {float(re.search(r'peak ([0-9.]+)', out).group(1)):.0f} MB")
 
 
 def compare_cpu_tuning() -> None:

@@ -214,7 +214,7 @@ class Trainer:
         for lv, name in enumerate(cfg.levels):
             res = cluster_features(v[lv], eps=cfg.dbscan_eps, min_samples=cfg.dbscan_min_samples,
                                    k1=cfg.k1, k2=cfg.k2, normalize=cfg.jaccard_normalize,
-                                   rank_width=cfg.k1 if cfg.knn_list_k1 else None)
+                                   rank_width=cfg.k1 if cfg.knn_list_k1 else None, precision=self.precision)
             labels[lv] = torch.from_numpy(np.asarray(res.labels, dtype=np.int64))
             self.cluster_stages[name] = {k: round(v, 2) for k, v in res.timings.items()}
             if res.num_clusters < 2:

@@ -103,6 +103,7 @@ class Measured:
     scope: str = ""                   # "full data" or what was cut (smoke)
     baseline: str = ""                # which baseline, for kind == "baseline"
     notes: list[str] = field(default_factory=list)
+    precision: str = "fp32"           # what the runs used (result.json's "precision")
 
     @property
     def splits(self) -> list[int]:
@@ -119,9 +120,12 @@ class Measured:
 
 
 def result_config(res: Mapping[str, Any]) -> Config:
-    """The :class:`Config` stored in a result file (``resolved`` values dropped)."""
+    """The :class:`Config` stored in a result file (``resolved`` values dropped), with the precision
+    the run actually used (``bf16`` requested where the device has no bf16 unit ran in fp32)."""
     cfg = dict(res["config"])
     cfg.pop("resolved", None)
+    if res.get("precision") in ("fp32", "bf16"):
+        cfg["precision"] = res["precision"]
     return Config.from_dict(cfg)
 
 
@@ -171,12 +175,14 @@ def config_matches(stored: Config, row: Config, scales: Sequence[Mapping[str, An
                    fixed: Sequence[str] = ()) -> bool:
     """Whether a run with config ``stored`` measures the row ``row``.
 
-    Every field must be equal, except epochs / threads / device (free) and the
-    :data:`SCALE_FIELDS`: those not in ``fixed`` (the fields the row sets itself) must, together,
-    equal either the row's values or one of ``scales`` (a cut-down setting such as smoke's).
+    Every field must be equal, except epochs / threads / device and the precision (free: a bf16
+    run measures the row too, as its own, labelled row) and the :data:`SCALE_FIELDS`: those not in
+    ``fixed`` (the fields the row sets itself) must, together, equal either the row's values or one
+    of ``scales`` (a cut-down setting such as smoke's).
     """
     got, want = _comparable(stored), _comparable(row)
-    if any(got.get(k) != v for k, v in want.items() if k not in SCALE_FIELDS or k in fixed):
+    free_fields = set(SCALE_FIELDS) | {"precision"}
+    if any(got.get(k) != v for k, v in want.items() if k not in free_fields or k in fixed):
         return False
     free = [k for k in SCALE_FIELDS if k not in fixed]
     return any(all(got.get(k) == sc.get(k, want[k]) for k in free) for sc in [{}, *scales])
@@ -237,7 +243,8 @@ def collect(folder: str | Path, name: Optional[str] = None) -> list[Measured]:
             epochs=results[0].get("epochs"), seconds=[float(r.get("seconds_total") or 0) for r in results],
             devices=sorted({str(r.get("device") or r.get("environment", {}).get("processor", "?")) for r in results}),
             commits=sorted({r.get("environment", {}).get("git_commit", "unknown") for r in results}),
-            scope=_scope(cfg), baseline=results[0].get("baseline", ""), notes=notes))
+            scope=_scope(cfg), baseline=results[0].get("baseline", ""), notes=notes,
+            precision=str(results[0].get("precision") or cfg.get("precision") or "fp32")))
     if len(out) > 1:
         for m in out:
             m.notes.append(f"{folder} holds {len(out)} configurations; each is reported separately, never averaged together")
@@ -527,7 +534,8 @@ def series_name(row: Mapping[str, Any]) -> str:
     where = f"{n} splits" if n > 1 else f"split {row['splits'][0]}"
     ep = f"{row['epochs']} epochs, " if row.get("epochs") else ""
     smoke = ", " + row["scope"] if row.get("scope") and row["scope"] != "full data" else ""
-    return f"ours ({ep}{where}{smoke})"
+    bf16 = ", bf16" if row.get("precision") == "bf16" else ""
+    return f"ours ({ep}{where}{bf16}{smoke})"
 
 
 def measure_command(ours: Mapping[str, Any], splits: Sequence[int] = (0, 1, 2), epochs: int = 40,
@@ -564,9 +572,11 @@ def measured_rows(ours: Mapping[str, Any], groups: Sequence[Measured], label: st
     rows = [{"label": label, "source": "ours", "table": table_no, "level": level,
              **{k: m.value(level, k) for k in metrics}, "splits": m.splits,
              "scope": m.scope, "epochs": m.epochs, "command": m.commands[0] if m.commands else "",
-             "folder": str(Path(m.paths[0]).parent.parent), "notes": m.notes, "measured": m}
+             "folder": str(Path(m.paths[0]).parent.parent), "notes": m.notes, "measured": m,
+             "precision": m.precision}
             for m in matching_groups(ours, groups, dataset, scales)]
-    rows.sort(key=lambda r: (r["scope"] != "full data", -len(r["splits"]), -(r["epochs"] or 0)))
+    rows.sort(key=lambda r: (r["scope"] != "full data", -len(r["splits"]), -(r["epochs"] or 0),
+                             r["precision"] != "fp32"))
     if not rows:
         rows = [{"label": label, "source": "ours", "table": table_no, "level": level,
                  **{k: None for k in metrics}, "splits": [], "scope": NOT_MEASURED, "epochs": None,

@@ -213,3 +213,22 @@ def test_a_paper_row_names_its_own_variants(tmp_path):
     assert "temperature 1/sqrt(h)" in dpc[1]["series"] and "temperature" not in dpc[0]["series"]
     mpc = [r for r in rows if r["label"] == "+ MPC" and r["source"] == "ours"]
     assert all("temperature" not in r["series"] for r in mpc)        # a row's variant stays on its row
+
+
+def test_a_bf16_run_is_its_own_labelled_row_of_the_same_paper_row(tmp_path):
+    """precision is free when matching a paper row (a bf16 run measures it) but never averaged with
+    fp32 runs; the row says bf16, and a bf16 request that ran in fp32 (no bf16 unit) counts as fp32."""
+    root = tmp_path / "results"
+    for s in (0, 1):
+        _result(root / "fp32", "hi-mpch", s, 50.0 + s, epochs=20)
+    _result(root / "bf16", "hi-mpch", 0, 60.0, epochs=20, precision="bf16")
+    for f in (root / "bf16").glob("split*/result.json"):
+        f.write_text(json.dumps({**json.loads(f.read_text()), "precision": "bf16"}))
+    _result(root / "fell-back", "hi-mpch", 2, 52.0, epochs=20, precision="bf16")
+    for f in (root / "fell-back").glob("split*/result.json"):
+        f.write_text(json.dumps({**json.loads(f.read_text()), "precision": "fp32"}))
+    ours = [r for r in report.comparison_rows(3, "KGBD", [root], ["R1"]) if r["label"] == "Hi-MPCh"
+            and r["source"] == "ours" and "subset_of" not in r]      # (+ split 0 of the fp32 run, like with like)
+    assert [(r["splits"], r["precision"]) for r in ours] == [([0, 1, 2], "fp32"), ([0], "bf16")]
+    assert ours[1]["series"] == "ours (20 epochs, split 0, bf16)" and ours[1]["R1"]["mean"] == 60.0
+    assert ours[0]["R1"]["mean"] == pytest.approx(51.0)
