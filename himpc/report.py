@@ -211,6 +211,20 @@ def iter_results(roots: Iterable[str | Path]) -> Iterator[tuple[Path, dict]]:
                 continue
 
 
+def finished_at(result_file: Path) -> str:
+    """When a run finished: the time stamp of the last line of the ``run.log`` beside its result file
+    (file times change with every checkout; the log does not), else the file's modification time."""
+    log_file = Path(result_file).with_name("run.log")
+    try:
+        stamps = [line[:23] for line in log_file.read_text().splitlines() if line[:4].isdigit()]
+    except OSError:
+        stamps = []
+    if stamps:
+        return stamps[-1]
+    import datetime
+    return datetime.datetime.fromtimestamp(Path(result_file).stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S,%f")[:23]
+
+
 def collect(folder: str | Path, name: Optional[str] = None) -> list[Measured]:
     """Every configuration found under ``folder`` (``split*/result.json``), one :class:`Measured` each.
 
@@ -232,9 +246,9 @@ def collect(folder: str | Path, name: Optional[str] = None) -> list[Measured]:
         if len(set(seeds)) != len(seeds):
             notes.append(f"duplicate split seeds {seeds}: kept the newest of each")
             latest = {}
-            for p, r in sorted(items, key=lambda it: it[0].stat().st_mtime):
+            for p, r in sorted(items, key=lambda it: (finished_at(it[0]), str(it[0]))):
                 latest[r["config"]["split_seed"]] = (p, r)
-            items = list(latest.values())
+            items = [latest[seed] for seed in sorted(latest)]
             results = [r for _, r in items]
         cfg = results[0]["config"]
         out.append(Measured(

@@ -232,3 +232,17 @@ def test_a_bf16_run_is_its_own_labelled_row_of_the_same_paper_row(tmp_path):
     assert [(r["splits"], r["precision"]) for r in ours] == [([0, 1, 2], "fp32"), ([0], "bf16")]
     assert ours[1]["series"] == "ours (20 epochs, split 0, bf16)" and ours[1]["R1"]["mean"] == 60.0
     assert ours[0]["R1"]["mean"] == pytest.approx(51.0)
+
+
+def test_duplicate_split_keeps_the_run_that_finished_last_whatever_the_file_times(tmp_path):
+    import os
+    root = tmp_path / "results"
+    _result(root / "old", "hi-mpch", 0, 40.0, epochs=20)
+    _result(root / "new", "hi-mpch", 0, 60.0, epochs=20)
+    _result(root / "new", "hi-mpch", 1, 62.0, epochs=20)
+    (root / "old" / "split0" / "run.log").write_text("2026-11-20 10:00:00,000 himpc.engine INFO epoch 20\n")
+    (root / "new" / "split0" / "run.log").write_text("2026-11-24 10:00:00,000 himpc.engine INFO epoch 20\n")
+    os.utime(root / "old" / "split0" / "result.json", (2e9, 2e9))          # a fresh checkout's file times
+    [m] = report.collect(root)
+    assert m.splits == [0, 1] and m.value("msmr", "R1")["mean"] == pytest.approx(61.0)
+    assert "duplicate split seeds" in m.notes[0]
