@@ -31,11 +31,12 @@ def _same(result_file: Path, res_like: dict) -> bool:
 
 
 def find_finished(res_like: dict, roots: Sequence[str | Path]) -> Optional[Path]:
-    """A ``result.json`` under ``roots`` with the same configuration, budget and split as ``res_like``."""
-    seed, key = res_like["config"]["split_seed"], group_key(res_like)
+    """A ``result.json`` under ``roots`` with the same configuration, budget and split as ``res_like``,
+    in any precision (as the engine reuses a finished run: a committed fp32 run serves a bf16 request)."""
+    seed, key = res_like["config"]["split_seed"], group_key(res_like, precision=False)
     for f, res in iter_results(roots):
         try:
-            if res["config"]["split_seed"] == seed and group_key(res) == key:
+            if res["config"]["split_seed"] == seed and group_key(res, precision=False) == key:
                 return f
         except (KeyError, ValueError):
             continue

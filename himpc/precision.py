@@ -5,11 +5,18 @@ cross-entropy are computed in fp32 over the bf16 logits, and the weights and Ada
 fp32 (autocast never changes a parameter's dtype), so a checkpoint written in one precision
 resumes in the other.
 
+Where it is used: the training step (encoder and the prototype contrast of Eq. 5 / 9; the frame
+cross-entropy reads the bf16 logits slab by slab in fp32, :func:`himpc.losses.frame_cross_entropy`),
+encoding the training clips for clustering, and the k-NN of the clustering (bf16 candidates
+re-ranked with fp32 distances, :func:`himpc.clustering.knn`).  Evaluation encodes in fp32 (seconds;
+the reported metrics never carry bf16 rounding).
+
 bf16 pays only where the hardware multiplies bf16 natively: CUDA GPUs of compute capability
-8.0 and later, and x86 CPUs with AVX512-BF16 or AMX.  Elsewhere torch emulates it, which is
-*slower* than fp32 (measured on this project's 2-core AVX2 CPU: ~30x).  Asking for ``bf16``
-on such a device measures the ratio once, logs a warning with it and falls back to fp32;
-the run's result records the precision it actually used.
+8.0 and later, and x86 CPUs with AVX512-BF16 or AMX (a 2-core AVX512-BF16 EPYC: the contrast's
+matmul 2.8-3.1x the fp32 rate).  Elsewhere torch emulates it, which is *slower* than fp32
+(measured on a 2-core AVX2 CPU: ~30x).  Asking for ``bf16`` on such a device measures the ratio
+once, logs a warning with it and falls back to fp32; the run's result records the precision it
+actually used, and the report labels and groups runs by that.
 """
 
 from __future__ import annotations

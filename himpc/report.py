@@ -124,21 +124,25 @@ def result_config(res: Mapping[str, Any]) -> Config:
     the run actually used (``bf16`` requested where the device has no bf16 unit ran in fp32)."""
     cfg = dict(res["config"])
     cfg.pop("resolved", None)
-    if res.get("precision") in ("fp32", "bf16"):
-        cfg["precision"] = res["precision"]
+    cfg["precision"] = res.get("precision") or cfg.get("precision") or "fp32"   # runs before the switch: fp32
     return Config.from_dict(cfg)
 
 
-def group_key(res: Mapping[str, Any]) -> str:
+def group_key(res: Mapping[str, Any], precision: bool = True) -> str:
     """Results with the same key differ only in their split seed and may be averaged.
 
     The key holds the kind (train or which baseline), the epoch budget and a hash of every
     other field that changes the result, the selection rule included and DBSCAN's eps /
-    min_samples resolved (``None`` and the dataset's value are the same run).
+    min_samples resolved (``None`` and the dataset's value are the same run), and the precision
+    the run used (``precision=False`` leaves it out: the key of "this run, in any precision", for
+    reusing a finished run as the engine does).
     """
     c = result_config(res)
     extra = res.get("baseline", "") if res.get("kind") == "baseline" else f"epochs={c.epochs}"
-    same = json.dumps(_comparable(c), sort_keys=True, default=str)     # eps None == the dataset's eps
+    fields = _comparable(c)
+    if not precision:
+        fields.pop("precision")
+    same = json.dumps(fields, sort_keys=True, default=str)     # eps None == the dataset's eps
     return f"{res.get('kind', 'train')}:{extra}:{hashlib.sha256(same.encode()).hexdigest()[:16]}"
 
 

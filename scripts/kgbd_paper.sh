@@ -12,7 +12,10 @@
 #     for compute: ~40 CPU-hours at 20 epochs instead of ~80 at 40 on this 2-core CPU.
 # A stage runs on SPLITS (0,1,2) or on the splits after its @ (table6@0); the default order puts
 # split 0 of every table first, so each session's hours complete whole tables on one split.
-# One Hi-MPCh epoch takes ~2.3 min on this CPU (DPC and MPC much less); on a GPU seconds.
+# Precision: the config default, bf16 since 2026-12-01 (KGBD split 0 at 20 epochs trained to the fp32
+# numbers, README "Compute"); runs finished before in fp32 are reused, not rerun, and stay fp32 rows.
+# One Hi-MPCh epoch takes ~50 s in bf16 on this 2-core AVX512-BF16 CPU (~95 s in fp32; DPC and
+# MPC much less); on a GPU seconds.
 #   bash scripts/kgbd_paper.sh                       # everything still missing, in the default order
 #   STAGES=headline bash scripts/kgbd_paper.sh
 # Log: results/logs/kgbd_paper.log (nohup bash scripts/kgbd_paper.sh > results/logs/kgbd_paper.log 2>&1 &)

@@ -56,3 +56,13 @@ def test_bf16_clusters_equal_fp32_on_real_features(kgbd_root):
     assert ari >= 0.99, ari
     assert abs(a.num_clusters - b.num_clusters) <= max(2, a.num_clusters // 100)
     assert np.mean(a.labels < 0) == pytest.approx(np.mean(b.labels < 0), abs=0.01)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_bf16_knn_on_cuda_equals_fp32_on_cpu():
+    torch.manual_seed(1)
+    x = torch.nn.functional.normalize(torch.randn(3000, 64), dim=1)
+    d32, i32 = knn(x, 21)
+    d16, i16 = knn(x.cuda(), 21, chunk=1024, precision="bf16")
+    same, up_to_ties = _same_up_to_ties(d32, i32, d16, i16)
+    assert up_to_ties and same >= 0.99

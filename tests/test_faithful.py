@@ -98,7 +98,7 @@ def test_shuffle_once_keeps_one_order_and_prototypes_before_intersection(tmp_pat
         seen.append(x[0, :, 0, 0].clone())
         return orig(model, protos, x, labels, cfg_, **kw)
 
-    own = tr.pseudo_labels(engine.encode(tr.model, tr.x_train, tr.device, kind="encoder"))
+    own = tr.pseudo_labels(engine.encode(tr.model, tr.x_train, tr.device, kind="encoder", precision=tr.precision))
     engine.batch_loss = spy
     try:
         labels, *_ = tr.recluster()

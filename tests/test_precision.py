@@ -97,3 +97,17 @@ def test_cuda_training_run(tmp_path):
     res = engine.train(make_config("hi-mpch", dataset=ds, epochs=2, device="cuda", precision="bf16", **SMALL),
                        None, tmp_path / "r", progress=False)
     assert res["device"].startswith("cuda") and res["metrics"]["msmr"]["R1"] >= 0
+
+
+@cuda
+def test_cuda_bf16_step_matches_cpu_fp32():
+    import copy
+    cfg = make_config("hi-mpch", hidden=32, heads=4)
+    model, protos, x, labels = _setup("cpu")
+    l_cpu = batch_loss(model, protos, x, labels, cfg).loss.item()
+    dev = torch.device("cuda")
+    m = copy.deepcopy(model).to(dev)
+    out = batch_loss(m, copy.deepcopy(protos).to(dev), x.to(dev), labels.to(dev), cfg,
+                     precision=precision.effective_precision("bf16", dev))
+    out.loss.backward()
+    assert abs(out.loss.item() - l_cpu) <= 0.02 * abs(l_cpu) and m.heads.grad.dtype == torch.float32

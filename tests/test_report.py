@@ -13,8 +13,10 @@ from himpc.config import make_config
 
 def _result(folder: Path, preset: str | None, split: int, r1: float, epochs: int = 5, baseline: str = "",
             **over) -> None:
+    over.setdefault("precision", "fp32")
     cfg = make_config(preset, split_seed=split, epochs=epochs, **over)
     res = {"kind": "baseline" if baseline else "train", "config": cfg.to_dict(), "epochs": epochs,
+           "precision": cfg.precision,
            "metrics": {"msmr": {"R1": r1, "R5": r1 + 10, "R10": r1 + 20, "mAP": r1 / 10}},
            "command": f"himpc train --preset {preset}", "seconds_total": 1.0}
     if baseline:
