@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import html
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
@@ -45,7 +46,7 @@ class Table:
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in self.rows)
+        body = "".join("<tr>" + "".join(_td(c) for c in r) + "</tr>" for r in self.rows)
         cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
         note = f"<p><em>{html.escape(self.note)}</em></p>" if self.note else ""
         return f'{note}<table class="himpc-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -54,6 +55,21 @@ class Table:
         lines = ([f"_{self.note}_", ""] if self.note else []) + [
             "| " + " | ".join(map(str, self.header)) + " |", "|" + "---|" * len(self.header)]
         return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in self.rows])
+
+
+_NUMBER = re.compile(r"^[-+−]?[0-9.,]+%?( ± [0-9.]+)?$|^—$")
+
+
+def _td(cell: Any) -> str:
+    """A table cell.  A number (``52.1 ± 1.8``, ``—``) is right-aligned (class ``num``) and breaks, in a
+    narrow column, only before its ``±`` (never inside ``52.1`` or ``± 1.8``)."""
+    text = str(cell)
+    if not _NUMBER.match(text):
+        return f"<td>{html.escape(text)}</td>"
+    parts = text.split(" ± ")
+    inner = " ".join(f'<span class="nw">{html.escape(p)}</span>' for p in [parts[0]] + [f"± {x}" for x in parts[1:]])
+    return f'<td class="num">{inner}</td>'
+
 
 
 def load_paper(path: Optional[str | Path] = None) -> dict:

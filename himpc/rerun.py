@@ -348,6 +348,8 @@ def _book_copy(src: Path, dst: Path) -> None:
             names = {line.split("=")[0].strip() for line in "".join(cell.get("source", "")).splitlines()
                      if "=" in line and not line.lstrip().startswith("#")}
             tags.append("remove-cell" if names <= {"results_dir"} else "hide-input")
+        elif "parameters" in tags:              # the page's settings: one click away, not the first thing read
+            tags.append("hide-input")
         for out in cell.get("outputs", []):
             data = out.get("data", {})
             if PLOTLY_MIME in data and "text/html" in data:

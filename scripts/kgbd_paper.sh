@@ -10,8 +10,9 @@
 #     paper -> results/kgbd/e20.  Their Hi-MPCh reference at that budget, results/kgbd/hi-mpch-e20
 #     (splits 0, 1, 2, the same defaults), is reused.  Fixed on 2026-11-24 before any of these runs,
 #     for compute: ~40 CPU-hours at 20 epochs instead of ~80 at 40 on this 2-core CPU.
-# A stage runs on SPLITS (0,1,2) or on the splits after its @ (table6@0); the default order puts
-# split 0 of every table first, so each session's hours complete whole tables on one split.
+# A stage runs on SPLITS (0,1,2) or on the splits after its @ (beyond@0); the default order finishes
+# Table 6 on all three splits first (its remaining rows are the cheap single-level MPC + HSM and
+# Hi-MPC), then split 0 of the training variants and of every sweep, then their other splits.
 # Precision: the config default, bf16 since 2026-12-01 (KGBD split 0 at 20 epochs trained to the fp32
 # numbers, README "Compute"); runs finished before in fp32 are reused, not rerun, and stay fp32 rows.
 # One Hi-MPCh epoch takes ~50 s in bf16 on this 2-core AVX512-BF16 CPU (~95 s in fp32; DPC and
@@ -27,7 +28,7 @@ H=.venv/bin/himpc
 EPOCHS=${EPOCHS:-40}
 ABLATION_EPOCHS=${ABLATION_EPOCHS:-20}
 SPLITS=${SPLITS:-0,1,2}
-STAGES=${STAGES:-"headline table6@0 beyond@0 sweeps table6 beyond"}
+STAGES=${STAGES:-"headline table6 beyond@0 sweeps beyond"}
 OUT=results/kgbd/e$EPOCHS
 ABL=results/kgbd/e$ABLATION_EPOCHS
 train_at() {   # train_at EPOCHS FOLDER ARGS...

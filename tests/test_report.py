@@ -248,3 +248,10 @@ def test_duplicate_split_keeps_the_run_that_finished_last_whatever_the_file_time
     [m] = report.collect(root)
     assert m.splits == [0, 1] and m.value("msmr", "R1")["mean"] == pytest.approx(61.0)
     assert "duplicate split seeds" in m.notes[0]
+
+
+def test_table_numbers_break_only_before_their_spread():
+    html = report.Table(["method", "R1", "splits"], [["Hi-MPCh (the paper's method)", "52.1 ± 1.8", "0,1,2"],
+                                                    ["not measured", "—", "—"]])._repr_html_()
+    assert '<td class="num"><span class="nw">52.1</span> <span class="nw">± 1.8</span></td>' in html
+    assert "<td>Hi-MPCh (the paper&#x27;s method)</td>" in html and html.count('class="num"') == 4
