@@ -336,25 +336,25 @@ def train(cfg: Config, data_root: Optional[str], out_dir: Path, resume: bool = T
     """Train and evaluate one configuration on one split; writes and returns the result dict."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(out_dir / "run.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logger = logging.getLogger("himpc")
-    level = logger.level
-    if logger.getEffectiveLevel() > logging.INFO:      # a Dask worker or a kernel: run.log still gets INFO
-        logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    try:
-        with run_lock(out_dir):      # two jobs given the same run folder: one trains, the other then reuses it
-            if resume:
-                done = finished_result(out_dir, cfg)
-                if done is not None:
-                    log.info("%s already holds the finished run of this configuration", out_dir)
-                    return done
+    with run_lock(out_dir):          # two jobs given the same run folder: one trains, the other then reuses it
+        if resume:
+            done = finished_result(out_dir, cfg)
+            if done is not None:     # said on the console only: a finished run's log stays as it was written
+                log.info("%s already holds the finished run of this configuration", out_dir)
+                return done
+        handler = logging.FileHandler(out_dir / "run.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger = logging.getLogger("himpc")
+        level = logger.level
+        if logger.getEffectiveLevel() > logging.INFO:      # a Dask worker or a kernel: run.log still gets INFO
+            logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        try:
             return _train_locked(cfg, data_root, out_dir, resume, progress, command)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        handler.close()
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            handler.close()
 
 
 @contextlib.contextmanager

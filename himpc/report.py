@@ -232,11 +232,12 @@ def iter_results(roots: Iterable[str | Path]) -> Iterator[tuple[Path, dict]]:
 
 
 def finished_at(result_file: Path) -> str:
-    """When a run finished: the time stamp of the last line of the ``run.log`` beside its result file
-    (file times change with every checkout; the log does not), else the file's modification time."""
+    """When a run finished: the time stamp of the last epoch line of the ``run.log`` beside its result
+    file (file times change with every checkout; the log does not), else the file's modification time."""
     log_file = Path(result_file).with_name("run.log")
     try:
-        stamps = [line[:23] for line in log_file.read_text().splitlines() if line[:4].isdigit()]
+        stamps = [line[:23] for line in log_file.read_text().splitlines()
+                  if line[:4].isdigit() and "himpc.engine INFO epoch " in line]
     except OSError:
         stamps = []
     if stamps:

@@ -67,7 +67,9 @@ def test_summary_keeps_every_finished_split_of_the_configuration(tmp_path, datas
     for k, v in SMALL.items():
         args += ["--set", f"{k}={v}"]
     assert main(args + ["--splits", "0,1"]) == 0
+    log_before = (out / "split0" / "run.log").read_text()
     assert main(args + ["--splits", "0"]) == 0                  # finished: returns at once
+    assert (out / "split0" / "run.log").read_text() == log_before     # and leaves its (committed) log alone
     summary = json.loads((out / "summary.json").read_text())
     assert summary["runs"] == 2 and summary["split_seeds"] == [0, 1]
     other = ["train", "--dataset", dataset, "--epochs", "2", "--out", str(out), "--quiet", "--splits", "2"]

@@ -242,8 +242,9 @@ def test_duplicate_split_keeps_the_run_that_finished_last_whatever_the_file_time
     _result(root / "old", "hi-mpch", 0, 40.0, epochs=20)
     _result(root / "new", "hi-mpch", 0, 60.0, epochs=20)
     _result(root / "new", "hi-mpch", 1, 62.0, epochs=20)
-    (root / "old" / "split0" / "run.log").write_text("2026-11-20 10:00:00,000 himpc.engine INFO epoch 20\n")
-    (root / "new" / "split0" / "run.log").write_text("2026-11-24 10:00:00,000 himpc.engine INFO epoch 20\n")
+    (root / "old" / "split0" / "run.log").write_text("2026-11-20 10:00:00,000 himpc.engine INFO epoch 20: ...\n"
+                                                     "2026-11-28 10:00:00,000 himpc.engine INFO (a later note)\n")
+    (root / "new" / "split0" / "run.log").write_text("2026-11-24 10:00:00,000 himpc.engine INFO epoch 20: ...\n")
     os.utime(root / "old" / "split0" / "result.json", (2e9, 2e9))          # a fresh checkout's file times
     [m] = report.collect(root)
     assert m.splits == [0, 1] and m.value("msmr", "R1")["mean"] == pytest.approx(61.0)
