@@ -413,11 +413,12 @@ def heatmap_figure(z: np.ndarray, x: Sequence[Any], y: Sequence[Any], title: str
 
 
 def histogram_figure(values: Mapping[str, np.ndarray], title: str = "", xaxis: str = "", nbins: int = 50,
-                     vline: Optional[float] = None, range_: Optional[tuple[float, float]] = None) -> go.Figure:
+                     vline: Optional[float] = None, range_: Optional[tuple[float, float]] = None,
+                     log_y: bool = False) -> go.Figure:
     """Overlaid density histograms (e.g. Jaccard distances of same / different person pairs).
 
     Binned here, not in the browser: the page carries nbins numbers per series, whatever the
-    number of values."""
+    number of values.  ``log_y``: a logarithmic density axis (empty bins are simply not drawn)."""
     arrays = {k: np.asarray(v, dtype=float).ravel() for k, v in values.items()}
     allv = np.concatenate([a for a in arrays.values() if a.size] or [np.zeros(1)])
     edges = np.histogram_bin_edges(allv, bins=nbins, range=range_)
@@ -429,8 +430,10 @@ def histogram_figure(values: Mapping[str, np.ndarray], title: str = "", xaxis: s
                              name=f"{name} ({a.size:,} pairs)"))
     if vline is not None:
         fig.add_vline(x=vline, line_dash="dash", annotation_text=f"eps = {vline}")
-    fig.update_layout(barmode="overlay", title=title, xaxis_title=xaxis, yaxis_title="density", height=340,
-                      margin=dict(l=50, r=10, t=50, b=50))
+    fig.update_layout(barmode="overlay", title=title, xaxis_title=xaxis, height=340,
+                      yaxis_title="density (log scale)" if log_y else "density", margin=dict(l=50, r=10, t=50, b=50))
+    if log_y:
+        fig.update_yaxes(type="log")
     return fig
 
 

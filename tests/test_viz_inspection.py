@@ -101,3 +101,15 @@ def test_embedding_figure_gives_every_person_its_own_look_and_a_dropdown_per_rep
     (menu,) = fig.layout.updatemenus
     assert [b.label for b in menu.buttons] == ["raw", "MSMR"]
     assert len(menu.buttons[1].args[0]["x"]) == 30
+
+
+def test_histogram_densities_and_log_axis():
+    from himpc import viz
+    rng = np.random.default_rng(0)
+    fig = viz.histogram_figure({"same": rng.uniform(0, 1, 100), "diff": np.ones(5000) * 0.99}, nbins=10,
+                               range_=(0.0, 1.0), log_y=True)
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis.title.text == "density (log scale)"
+    widths = [b.width for b in fig.data]
+    for bar in fig.data:                                   # each series integrates to 1 over its bins
+        assert abs(sum(bar.y) * widths[0] - 1.0) < 1e-3
+    assert viz.histogram_figure({"a": np.zeros(3)}).layout.yaxis.type in (None, "linear", "-")
