@@ -256,3 +256,13 @@ def test_table_numbers_break_only_before_their_spread():
                                                     ["not measured", "—", "—"]])._repr_html_()
     assert '<td class="num"><span class="nw">52.1</span> <span class="nw">± 1.8</span></td>' in html
     assert "<td>Hi-MPCh (the paper&#x27;s method)</td>" in html and html.count('class="num"') == 4
+
+
+def test_overview_lists_every_run_narrowly(tmp_path):
+    root = tmp_path / "results"
+    _result(root / "e20" / "mpc-hsm", "mpc-hsm", 1, 49.5, epochs=20, precision="bf16")
+    _result(root / "raw", None, 0, 45.0, baseline="raw")
+    text = report.overview_markdown([root])
+    assert text.splitlines()[0] == "| run | split | epochs | MSMR R1 | mAP | precision | time | device | commit |"
+    assert "| e20/mpc-hsm | 1 | 20 | 49.5 | 4.95 | bf16 | 1 s |" in text
+    assert "| raw | 0 | — | 45.0 | 4.5 | — |" in text and "2 result files" in text
