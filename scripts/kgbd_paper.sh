@@ -61,7 +61,8 @@ for st in $STAGES; do
       for s in ${sp//,/ }; do        # (a) re-ranking, (e) walk-level: no training, on the 40-epoch headline models
         f=$OUT/hi-mpch/split$s
         [ -f "$f/result.json" ] && { [ -f "$OUT/beyond/hi-mpch-split$s.json" ] || \
-          $H eval "$f" --beyond --out "$OUT/beyond/hi-mpch-split$s.json" > /dev/null; }
+          $H eval "$f" --beyond --out "$OUT/beyond/hi-mpch-split$s.json" > /dev/null || \
+          echo "FAILED eval $f: no model in the run folder (lost with the machine that trained it)"; }
       done
       for v in pseudo_labels=walk memory_momentum=0.2 normalize=root-facing; do   # (b) weak supervision, (c), (d)
         train_at "$ABLATION_EPOCHS" "$ABL/hi-mpch-${v//[_=]/}" --preset hi-mpch --set "$v" --splits "$sp"
