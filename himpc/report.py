@@ -804,10 +804,11 @@ def conditions_table(table_no: int, dataset: str, metrics: Sequence[str] = METRI
 
 # ----------------------------------------------------------------------------- side by side (one split)
 def side_by_side(variants: Mapping[str, Mapping[str, Any]], roots: Sequence[str | Path], split: int = 0,
-                 epochs: Optional[int] = None, dataset: str = "KGBD") -> list[dict]:
-    """One row per named variant (``{label: ours-entry}``) on one split and budget: MSMR metrics,
-    training-side evidence (final joint-level purity, HSM sharpness) and the probe/gallery trace
-    (a record, never a selection).  A variant without a result says so, with its command."""
+                 epochs: Optional[int] = None, dataset: str = "KGBD", precision: str = "fp32") -> list[dict]:
+    """One row per named variant (``{label: ours-entry}``) on one split, budget and precision (the
+    runs of a side-by-side comparison differ in one switch only): MSMR metrics, training-side evidence
+    (final joint-level purity, HSM sharpness) and the probe/gallery trace (a record, never a
+    selection).  A variant without such a result says so, with its command."""
     found = [(f, r) for f, r in iter_results(roots) if r.get("kind", "train") == "train"]
     rows = []
     for label, ours in variants.items():
@@ -819,18 +820,21 @@ def side_by_side(variants: Mapping[str, Mapping[str, Any]], roots: Sequence[str 
             except (KeyError, ValueError, TypeError):
                 continue
             if cfg.split_seed == split and (epochs is None or res.get("epochs") == epochs) and \
-                    config_matches(cfg, want, fixed=list(ours.get("set") or {})):
+                    cfg.precision == precision and config_matches(cfg, want, fixed=list(ours.get("set") or {})):
                 hit = (f, res)
                 break
         if hit is None:
+            in_precision = dict(ours, set={**(ours.get("set") or {}), "precision": precision})
             rows.append({"label": label, "measured": False, "epochs": epochs,
-                         "to_measure": measure_command(ours, splits=(split,), epochs=epochs or 20, dataset=dataset)})
+                         "to_measure": measure_command(in_precision, splits=(split,), epochs=epochs or 20,
+                                                       dataset=dataset)})
             continue
         f, res = hit
         hist = res.get("history", [])
         last = hist[-1] if hist else {}
         trace = [(h["epoch"] + 1, h["test"]["msmr"]["R1"], h["test"]["msmr"]["mAP"]) for h in hist if h.get("test")]
         rows.append({"label": label, "measured": True, "epochs": res.get("epochs"), "folder": str(f.parent),
+                     "precision": result_config(res).precision,
                      **{m: res["metrics"]["msmr"][m] for m in METRICS},
                      "joint R1": res["metrics"].get("joint", {}).get("R1"),
                      "purity J": (last.get("purity") or {}).get("J"), "hsm_max_weight": last.get("hsm_max_weight"),
@@ -847,7 +851,7 @@ def side_by_side_table(rows: Sequence[dict]) -> Table:
         w = r.get("hsm_max_weight")
         out.append([r["label"]] + [_fmt(r[m]) for m in METRICS] + [_fmt(r.get("joint R1")),
                    "—" if r.get("purity J") is None else f"{r['purity J']:.2f}",
-                   "—" if w is None else f"{w:.2f}", f"{r['epochs']} epochs"])
+                   "—" if w is None else f"{w:.2f}", f"{r['epochs']} epochs, {r['precision']}"])
     return Table(["variant", "R1", "R5", "R10", "mAP", "joint-level R1", "final purity (J)",
                   "largest HSM weight", "budget"], out)
 

@@ -266,3 +266,16 @@ def test_overview_lists_every_run_narrowly(tmp_path):
     assert text.splitlines()[0] == "| run | split | epochs | MSMR R1 | mAP | precision | time | device | commit |"
     assert "| e20/mpc-hsm | 1 | 20 | 49.5 | 4.95 | bf16 | 1 s |" in text
     assert "| raw | 0 | — | 45.0 | 4.5 | — |" in text and "2 result files" in text
+
+
+def test_side_by_side_reads_every_variant_in_one_precision(tmp_path):
+    root = tmp_path / "results"
+    _result(root / "a-bf16", "hi-mpch", 0, 60.0, epochs=20, precision="bf16")     # sorts first
+    _result(root / "b-fp32", "hi-mpch", 0, 50.0, epochs=20)
+    _result(root / "c-head", "hi-mpch", 0, 45.0, epochs=20, root_joint="joint0")
+    variants = {"default": {"preset": "hi-mpch"}, "head": {"preset": "hi-mpch", "set": {"root_joint": "joint0"}}}
+    rows = report.side_by_side(variants, [root], split=0, epochs=20)
+    assert [(r["label"], r["R1"], r["precision"]) for r in rows] == [("default", 50.0, "fp32"), ("head", 45.0, "fp32")]
+    rows = report.side_by_side(variants, [root], split=0, epochs=20, precision="bf16")
+    assert rows[0]["R1"] == 60.0 and not rows[1]["measured"] and "precision=bf16" in rows[1]["to_measure"]
+    assert "20 epochs, bf16" in report.side_by_side_table(rows).rows[0]
