@@ -270,14 +270,7 @@ def _rerank(xl: torch.Tensor, xr: torch.Tensor, idx: np.ndarray) -> tuple[np.nda
     index on return), in one sampled matmul; self gets -inf."""
     n, kk = idx.shape
     idx = np.sort(idx, axis=1)
-    crow = torch.arange(0, n * kk + 1, kk, device=xl.device)
-    col = torch.from_numpy(idx.reshape(-1)).to(xl.device)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-        pattern = torch.sparse_csr_tensor(crow, col, torch.zeros(n * kk, dtype=xl.dtype, device=xl.device),
-                                          size=(n, n), check_invariants=False)
-        d = torch.sparse.sampled_addmm(pattern, xl, xr.T, beta=0.0).values()
-    d = d.cpu().numpy().reshape(n, kk)
+    d = _sampled_products(xl, xr, np.arange(0, n * kk + 1, kk), idx.reshape(-1)).reshape(n, kk)
     d[idx == np.arange(n)[:, None]] = -np.inf
     return d, idx
 
@@ -330,16 +323,19 @@ def _pair_dots(x: torch.Tensor, sets: sp.csr_matrix) -> np.ndarray:
     """<x_i, x_j> for every stored (i, j) of ``sets`` (CSR order), float64.
 
     One sampled matmul (``torch.sparse.sampled_addmm``): no [nnz, h] gathers."""
-    n = sets.shape[0]
-    crow = torch.from_numpy(sets.indptr.astype(np.int64)).to(x.device)
-    col = torch.from_numpy(sets.indices.astype(np.int64)).to(x.device)
+    return _sampled_products(x, x, sets.indptr, sets.indices).astype(np.float64)
+
+
+def _sampled_products(left: torch.Tensor, right: torch.Tensor, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """<left_i, right_j> for the (i, j) of a CSR pattern (``indptr``, ``indices``), in its order."""
+    n = left.shape[0]
+    crow = torch.from_numpy(np.asarray(indptr, dtype=np.int64)).to(left.device)
+    col = torch.from_numpy(np.asarray(indices, dtype=np.int64)).to(left.device)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
-        pattern = torch.sparse_csr_tensor(
-            crow, col, torch.zeros(len(col), dtype=x.dtype, device=x.device), size=(n, n), check_invariants=False
-        )
-        dots = torch.sparse.sampled_addmm(pattern, x, x.T, beta=0.0)
-    return dots.values().double().cpu().numpy()
+        pattern = torch.sparse_csr_tensor(crow, col, torch.zeros(len(col), dtype=left.dtype, device=left.device),
+                                          size=(n, right.shape[0]), check_invariants=False)
+        return torch.sparse.sampled_addmm(pattern, left, right.T, beta=0.0).values().cpu().numpy()
 
 
 def _softmax_weights(x: torch.Tensor, sets: sp.csr_matrix) -> sp.csr_matrix:
