@@ -188,7 +188,7 @@ def hi_mpch_loss(frame_logits: torch.Tensor, inst_logits: torch.Tensor, labels: 
     for frame logits whose padded columns are not masked (:func:`contrast_logits`); the logits may
     be bf16 (the cross-entropy and the importance are computed in fp32).
     """
-    L, M, B, Fr, C = frame_logits.shape
+    L, M, B, Fr, _ = frame_logits.shape
     pred = predicted_prototype(inst_logits.detach())
     sims = frame_logits.gather(-1, pred[..., None, None].expand(L, M, B, Fr, 1)).squeeze(-1).float()
     if not scale_sims_by_tau:
