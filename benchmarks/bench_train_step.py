@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from himpc.config import make_config
 from himpc.model import HiMPCModel, Prototypes
-from himpc.losses import hi_mpch_loss, prototype_logits
+from himpc.losses import hsm_importance, prototype_logits
 from himpc.objective import batch_loss, level_weights
 from himpc.precision import native_bf16
 
@@ -66,7 +66,14 @@ def previous_loss(model: HiMPCModel, protos: Prototypes, x: torch.Tensor, labels
     p_hat = model.transform_prototypes(protos.protos)
     inst = prototype_logits(model.transform(model.pool(z)), p_hat, protos.mask, tau)
     frames = prototype_logits(model.transform(z), p_hat, protos.mask, tau)
-    return hi_mpch_loss(frames, inst, labels, valid, w, tau)
+    L, M, B, Fr, C = frames.shape
+    pred = inst.argmax(-1)                                     # Eq. 6-9 as hi_mpch_loss, with the CE of
+    sims = frames.gather(-1, pred[..., None, None].expand(L, M, B, Fr, 1)).squeeze(-1) * tau   # the whole tensor
+    delta = hsm_importance(sims.detach(), pred, labels.clamp(min=0))
+    target = labels.clamp(min=0)[:, None, :, None].expand(L, M, B, Fr)
+    ce = F.cross_entropy(frames.reshape(-1, C), target.reshape(-1), reduction="none").view(L, M, B, Fr)
+    per_level = ((delta * ce).sum((1, 3)) * valid).sum(1) / valid.sum(1).clamp(min=1)
+    return (per_level * w).sum()
 
 
 def matmul_roof(dtype: torch.dtype, dev: torch.device, m: int, k: int, n: int, batch: int) -> float:
@@ -181,7 +188,7 @@ def looped_loss_fn(model, protos, x, labels, cfg):
 
 
 VARIANTS = {"before": "fp32, before the shortcuts (4 matmuls, fp32 log-softmax of the whole tensor)",
-            "fp32": "fp32, shortcuts + slab-wise cross-entropy", "bf16": "bf16, shortcuts + slab-wise cross-entropy"}
+            "fp32": "fp32, shortcuts + chunked cross-entropy", "bf16": "bf16, shortcuts + chunked cross-entropy"}
 
 
 def _peak_mb(dev: torch.device) -> float:

@@ -41,7 +41,8 @@ def contrast_logits(z: torch.Tensor, keys: torch.Tensor, proto_mask: torch.Tenso
     z [L, B, F, h] encoder frame features, keys [L, M, C, h] from
     :meth:`himpc.model.HiMPCModel.contrast_keys` (``p_hat H^T``), proto_mask [L, C].
     Returns frame logits [L, M, B, F, C] (None when ``frames=False``) and instance logits
-    [L, M, B, C] (padded prototypes masked).  Two exact shortcuts, both linear algebra:
+    [L, M, B, C] (fp32 when ``frames=True``), padded prototypes masked in both (the frame logits
+    with their dtype's lowest value, the instance logits, their mean, with -inf).  Two exact shortcuts, both linear algebra:
 
     * ``z_hat . p_hat = (z H)(p H)^T = z . (p H H^T)``: the heads move to the prototype side,
       so the [L, M, B, F, h] transformed frames are never formed (C << B F).
@@ -49,89 +50,87 @@ def contrast_logits(z: torch.Tensor, keys: torch.Tensor, proto_mask: torch.Tenso
       over frames of the frame logits: no fourth matmul.
 
     The frame logits are a permuted *view* of one [L, B F, M C] matmul output (no copy of the
-    largest tensor of the step) and their padded prototypes are *not* masked: pass ``proto_mask``
-    to :func:`hi_mpch_loss`, which excludes them inside its cross-entropy.
+    largest tensor of the step, :func:`frame_cross_entropy` reads that layout back), and their
+    padded columns are filled in place outside autograd (their gradient is zero either way).
     """
     L, B, Fr, h = z.shape
     M, C = keys.shape[1], keys.shape[2]
-    inst_mask = ~proto_mask[:, None, None, :]
     if not frames:
         inst = torch.einsum("lbh,lmch->lmbc", z.mean(dim=2) / tau, keys)
-        return None, inst.masked_fill(inst_mask, torch.finfo(inst.dtype).min)
+        return None, inst.masked_fill(~proto_mask[:, None, None, :], torch.finfo(inst.dtype).min)
     flat = torch.bmm((z / tau).reshape(L, B * Fr, h), keys.reshape(L, M * C, h).transpose(1, 2))
+    _fill_padded_(flat.detach().view(L, B * Fr, M, C), proto_mask)
     # in the logits' dtype (an fp32 accumulator inside; dtype=float32 would first copy all of them
-    # to fp32), and 4-D (torch reduces the 5-D view ~6x slower)
+    # to fp32), and 4-D (torch reduces the 5-D view ~6x slower); padded columns sum to -inf
     inst = flat.view(L, B, Fr, M * C).sum(dim=2).float().div_(Fr)
     inst = inst.view(L, B, M, C).permute(0, 2, 1, 3)                              # [L, M, B, C], fp32
     logits = flat.view(L, B, Fr, M, C).permute(0, 3, 1, 2, 4)                     # [L, M, B, F, C], a view
-    return logits, inst.masked_fill(inst_mask, NEG_INF)
+    return logits, inst
 
 
-class _MaskedFrameCE(torch.autograd.Function):
+def _fill_padded_(rows: torch.Tensor, proto_mask: torch.Tensor) -> None:
+    """Set the columns of padded prototypes of rows [L, ..., C] to the dtype's lowest value, in place.
+    A level whose real prototypes are its first ``n`` columns (DBSCAN's labels 0..n-1, the usual
+    case) has only its padded columns written; any other mask is applied to the whole level."""
+    if bool(proto_mask.all()):
+        return
+    low = torch.finfo(rows.dtype).min
+    for lv, n in enumerate(proto_mask.sum(1).tolist()):
+        if bool(proto_mask[lv, :n].all()):
+            rows[lv, ..., n:] = low
+        else:
+            rows[lv].masked_fill_(~proto_mask[lv], low)
+
+
+_CE_CHUNK = 1 << 22          # logits per fp32 chunk of the forward (16 MB)
+
+
+class _FrameCE(torch.autograd.Function):
     """Cross-entropy of every row of [L, M, B, F, C] logits against ``target`` [L, M, B, F], in fp32
-    whatever the logits' dtype, with columns outside ``col_mask`` [L, C] excluded.
+    whatever the logits' dtype.
 
-    One (level, head) slab at a time, through torch's fused (log-)softmax kernels with an fp32
-    result: neither an fp32 copy of bf16 logits nor a log-softmax of their full size is ever
-    held; the backward recomputes ``softmax - onehot`` the same way and returns the gradient in
-    the logits' dtype and memory layout.  A level whose real prototypes are its first ``n``
-    columns (DBSCAN's labels 0..n-1, the usual case) is sliced to them, any other mask filled.
+    The logits are read in the [L, B F, M, C] layout that :func:`contrast_logits` produces (a copy
+    is made only for another layout).  Forward: chunk by chunk (``_CE_CHUNK`` logits) through torch's
+    fused log-softmax with an fp32 result, so no fp32 copy of more than one chunk is ever held.  Backward: one
+    softmax of all logits in their own dtype (fp32 accumulation inside, rounded once), scaled by the
+    incoming gradient, with the target column ``(p_t - 1) g`` computed in fp32 from the forward's
+    ``p_t = exp(-CE)``: the gradient comes in the logits' dtype and layout, with no fp32 copy.
     """
 
     @staticmethod
-    def _levels(col_mask, L, C):
-        """Per level: the number of leading real columns, or None where the mask is not a prefix."""
-        if col_mask is None:
-            return [C] * L
-        counts = col_mask.sum(1).tolist()
-        return [n if bool(col_mask[lv, :n].all()) else None for lv, n in enumerate(counts)]
-
-    @staticmethod
-    def _slab(logits, col_mask, lv, m, n):
-        if n is not None:
-            return logits[lv, m, ..., :n]
-        x = logits[lv, m].to(torch.float32, copy=True)
-        return x.masked_fill_(~col_mask[lv], NEG_INF)
-
-    @staticmethod
-    def forward(ctx, logits, target, col_mask):
-        L, M, C = logits.shape[0], logits.shape[1], logits.shape[-1]
-        levels = _MaskedFrameCE._levels(col_mask, L, C)
-        ce = torch.zeros(logits.shape[:-1], dtype=torch.float32, device=logits.device)
-        for lv, n in enumerate(levels):
-            if n == 0:                                   # no prototype (an inactive level, weight 0)
-                continue
-            for m in range(M):
-                x = _MaskedFrameCE._slab(logits, col_mask, lv, m, n)
-                logp = torch.log_softmax(x, dim=-1, dtype=torch.float32)
-                ce[lv, m] = logp.gather(-1, target[lv, m, ..., None]).squeeze(-1).neg_()
-        ctx.save_for_backward(logits, target, col_mask if col_mask is not None else torch.empty(0))
-        ctx.levels = levels
-        return ce
+    def forward(ctx, logits, target):
+        L, M, B, Fr, C = logits.shape
+        rows = logits.permute(0, 2, 3, 1, 4).reshape(L, B * Fr, M, C)     # a view for contrast_logits' layout
+        tgt = target.permute(0, 2, 3, 1).reshape(L, B * Fr, M, 1)
+        ce = torch.empty(L, B * Fr, M, dtype=torch.float32, device=logits.device)
+        acc = torch.promote_types(logits.dtype, torch.float32)           # fp32, or the logits' if wider
+        step = max(1, _CE_CHUNK // (M * C))                                # frames per chunk
+        for lv in range(L):
+            for i in range(0, B * Fr, step):
+                logp = torch.log_softmax(rows[lv, i:i + step], dim=-1, dtype=acc)
+                ce[lv, i:i + step] = logp.gather(-1, tgt[lv, i:i + step]).squeeze(-1).neg_()
+        ctx.save_for_backward(rows, tgt)
+        ctx.ce, ctx.shape = ce, logits.shape
+        return ce.view(L, B, Fr, M).permute(0, 3, 1, 2)
 
     @staticmethod
     def backward(ctx, grad_ce):
-        logits, target, col_mask = ctx.saved_tensors
-        grad = torch.empty_like(logits)                   # the same layout as the logits
-        for lv, n in enumerate(ctx.levels):
-            if n is not None and n < logits.shape[-1]:
-                grad[lv, ..., n:] = 0                      # padded columns (all of an inactive level)
-            if n == 0:
-                continue
-            for m in range(logits.shape[1]):
-                g = grad_ce[lv, m, ..., None]
-                x = _MaskedFrameCE._slab(logits, col_mask, lv, m, n)
-                p = torch.softmax(x, dim=-1, dtype=torch.float32).mul_(g)
-                p.scatter_add_(-1, target[lv, m, ..., None], -g)                 # (softmax - onehot) * g
-                grad[lv, m, ..., :p.shape[-1]] = p
-        return grad, None, None
+        rows, tgt = ctx.saved_tensors
+        L, M, B, Fr, C = ctx.shape
+        g = grad_ce.permute(0, 2, 3, 1).reshape(L, B * Fr, M, 1).float()
+        grad = torch.softmax(rows, dim=-1).mul_(g.to(rows.dtype))         # p g, in the logits' dtype
+        target_grad = torch.expm1(ctx.ce.neg()[..., None]).mul_(g)         # (p_t - 1) g, fp32
+        # at the target columns, by flat index (scatter_ rewrites the whole tensor on CPU, ~50x slower)
+        flat_target = torch.arange(tgt.numel(), device=tgt.device) * C + tgt.reshape(-1)
+        grad.view(-1).index_put_((flat_target,), target_grad.reshape(-1).to(grad.dtype))
+        return grad.view(L, B, Fr, M, C).permute(0, 3, 1, 2, 4), None
 
 
-def frame_cross_entropy(frame_logits: torch.Tensor, target: torch.Tensor,
-                        proto_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Per-frame cross-entropy [L, M, B, F] (fp32) of frame logits [L, M, B, F, C] against target
-    cluster ids [L, M, B, F]; ``proto_mask`` [L, C] marks the real prototypes of each level."""
-    return _MaskedFrameCE.apply(frame_logits, target, proto_mask)
+def frame_cross_entropy(frame_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-frame cross-entropy [L, M, B, F] (fp32) of frame logits [L, M, B, F, C] (padded
+    prototypes already masked, as :func:`contrast_logits` returns them) against target cluster ids
+    [L, M, B, F]."""
+    return _FrameCE.apply(frame_logits, target)
 
 
 def _level_mean(per_level: torch.Tensor, level_weights: torch.Tensor) -> torch.Tensor:
@@ -176,7 +175,7 @@ def hsm_importance(frame_sims: torch.Tensor, predicted: torch.Tensor, labels: to
 def hi_mpch_loss(frame_logits: torch.Tensor, inst_logits: torch.Tensor, labels: torch.Tensor,
                  valid: torch.Tensor, level_weights: torch.Tensor, tau: float,
                  scale_sims_by_tau: bool = False, grad_through_importance: bool = False,
-                 return_importance: bool = False, proto_mask: Optional[torch.Tensor] = None):
+                 return_importance: bool = False):
     """Hi-MPCh loss (Eq. 9): importance-weighted frame-level meta-prototype contrast.
 
     frame_logits [L, M, B, F, C] (z_hat_j . p_hat_c / tau), inst_logits [L, M, B, C]
@@ -184,9 +183,8 @@ def hi_mpch_loss(frame_logits: torch.Tensor, inst_logits: torch.Tensor, labels: 
     sums delta_j * CE_j over frames and heads and averages over valid instances.
     ``scale_sims_by_tau``: Eq. 7-8 use the raw dot products; the authors' code uses them
     divided by tau.  ``grad_through_importance``: whether gradients flow through delta
-    (paper silent; the authors' code lets them flow).  ``proto_mask`` [L, C]: the real prototypes,
-    for frame logits whose padded columns are not masked (:func:`contrast_logits`); the logits may
-    be bf16 (the cross-entropy and the importance are computed in fp32).
+    (paper silent; the authors' code lets them flow).  The frame logits may be bf16, their padded
+    prototypes masked (:func:`contrast_logits`); the cross-entropy and the importance are fp32.
     """
     L, M, B, Fr, _ = frame_logits.shape
     pred = predicted_prototype(inst_logits.detach())
@@ -197,7 +195,7 @@ def hi_mpch_loss(frame_logits: torch.Tensor, inst_logits: torch.Tensor, labels: 
         sims = sims.detach()
     delta = hsm_importance(sims, pred, labels.clamp(min=0))
     safe = labels.clamp(min=0)
-    ce = frame_cross_entropy(frame_logits, safe[:, None, :, None].expand(L, M, B, Fr), proto_mask)
+    ce = frame_cross_entropy(frame_logits, safe[:, None, :, None].expand(L, M, B, Fr))
     per_inst = (delta * ce).sum(-1).sum(1)          # over frames and heads -> [L, B]
     w = valid.to(ce.dtype)
     per_level = (per_inst * w).sum(1) / w.sum(1).clamp(min=1.0)

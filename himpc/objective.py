@@ -49,11 +49,10 @@ def batch_loss(model: HiMPCModel, protos: Prototypes, x: torch.Tensor, labels: t
         z = model.encode_frames(x)                               # [L, B, F, h], Eq. 1 before pooling
         keys = model.contrast_keys(protos.protos)                # p_hat H^T, Eq. 4
         frame_logits, inst_logits = contrast_logits(z, keys, protos.mask, tau, frames=cfg.hsm)   # Eq. 3, 5, 9
-    inst_logits = inst_logits.float()
     inst = model.pool(z.detach().float()) if cfg.memory_momentum > 0 else None
     if not cfg.hsm:
-        return BatchOutput(hi_mpc_loss(inst_logits, labels, valid, weights), None, inst)
+        return BatchOutput(hi_mpc_loss(inst_logits.float(), labels, valid, weights), None, inst)
     loss, delta = hi_mpch_loss(frame_logits, inst_logits, labels, valid, weights, tau,
                                scale_sims_by_tau=cfg.hsm_scale_by_tau, grad_through_importance=cfg.hsm_grad,
-                               return_importance=True, proto_mask=protos.mask)
+                               return_importance=True)
     return BatchOutput(loss, delta if return_importance else None, inst)

@@ -6,7 +6,7 @@ fp32 (autocast never changes a parameter's dtype), so a checkpoint written in on
 resumes in the other.
 
 Where it is used: the training step (encoder and the prototype contrast of Eq. 5 / 9; the frame
-cross-entropy reads the bf16 logits slab by slab in fp32, :func:`himpc.losses.frame_cross_entropy`),
+cross-entropy reads the bf16 logits level by level into fp32, :func:`himpc.losses.frame_cross_entropy`),
 encoding the training clips for clustering, and the k-NN of the clustering (bf16 candidates
 re-ranked with fp32 distances, :func:`himpc.clustering.knn`).  Evaluation encodes in fp32 (seconds;
 the reported metrics never carry bf16 rounding).

@@ -93,10 +93,11 @@ def test_hsm_gradient_switch():
 
 
 @pytest.mark.parametrize("mask_kind", ["all", "prefix", "holes", "empty-level"])
-def test_frame_cross_entropy_equals_masked_reference(mask_kind):
-    """The slab-wise fused CE (values and gradient) equals F.cross_entropy over masked logits,
-    on a permuted (non-contiguous) view as contrast_logits returns it."""
-    from himpc.losses import NEG_INF, frame_cross_entropy
+@pytest.mark.parametrize("layout", ["contrast", "contiguous"])
+def test_frame_cross_entropy_equals_masked_reference(mask_kind, layout):
+    """The fused CE (values and gradient) equals F.cross_entropy over logits whose padded prototypes
+    _fill_padded_ masked, on the permuted view contrast_logits returns and on any other layout."""
+    from himpc.losses import _fill_padded_, frame_cross_entropy
     torch.manual_seed(0)
     L, M, B, Fr, C = 3, 2, 4, 5, 7
     base = torch.randn(L, B, Fr, M, C, dtype=torch.float64) * 3
@@ -108,21 +109,25 @@ def test_frame_cross_entropy_equals_masked_reference(mask_kind):
     elif mask_kind == "empty-level":
         mask[2] = False
         mask[1, 6:] = False
+    _fill_padded_(base.view(L, B * Fr, M, C), mask)
+    assert (base.permute(0, 3, 1, 2, 4)[~mask[:, None, None, None, :].expand(L, M, B, Fr, C)] < -1e300).all()
     target = torch.randint(0, 4, (L, B)).clamp(max=int(mask.sum(1).clamp(min=1).min()) - 1)
     target = torch.where(mask[torch.arange(L)[:, None], target], target, 0)
     target = target[:, None, :, None].expand(L, M, B, Fr)
     x = base.clone().requires_grad_()
-    ce = frame_cross_entropy(x.permute(0, 3, 1, 2, 4), target, mask)
+    logits = x.permute(0, 3, 1, 2, 4) if layout == "contrast" else x.permute(0, 3, 1, 2, 4).contiguous()
+    ce = frame_cross_entropy(logits, target)
     ref_x = base.clone().requires_grad_()
-    masked = ref_x.permute(0, 3, 1, 2, 4).masked_fill(~mask[:, None, None, None, :], NEG_INF)
-    ref = torch.nn.functional.cross_entropy(masked.reshape(-1, C), target.reshape(-1), reduction="none").view_as(ce)
-    live = mask.any(1)
-    assert torch.allclose(ce[live], ref[live].float(), atol=1e-5)
-    assert (ce[~live] == 0).all()
+    ref = torch.nn.functional.cross_entropy(ref_x.permute(0, 3, 1, 2, 4).reshape(-1, C), target.reshape(-1),
+                                            reduction="none").view_as(ce)
+    assert ce.dtype == torch.float32 and torch.allclose(ce, ref.float(), atol=1e-5)
     w = torch.rand_like(ref)
     (ce * w.float()).sum().backward()
-    (ref[live] * w[live]).sum().backward()
+    (ref * w).sum().backward()
     assert torch.allclose(x.grad, ref_x.grad, atol=1e-6)
+    live = mask.any(1)                 # a level without prototypes has uniform rows (weight 0 in the loss)
+    padded = ~mask[live][:, None, None, None, :].expand(int(live.sum()), M, B, Fr, C)
+    assert (x.grad.permute(0, 3, 1, 2, 4)[live][padded] == 0).all()
 
 
 def test_frame_cross_entropy_of_bf16_logits_is_fp32():
@@ -136,3 +141,18 @@ def test_frame_cross_entropy_of_bf16_logits_is_fp32():
     x = logits.bfloat16().requires_grad_()
     frame_cross_entropy(x, target).sum().backward()
     assert x.grad.dtype == torch.bfloat16
+    ref = logits.bfloat16().float().requires_grad_()
+    frame_cross_entropy(ref, target).sum().backward()
+    assert torch.allclose(x.grad.float(), ref.grad, rtol=2 ** -7, atol=1e-6)
+
+
+def test_bf16_gradient_of_a_confident_target_keeps_its_size():
+    """p_t = 0.999: the target's gradient p_t - 1 = -1e-3 survives in bf16 (a bf16 softmax minus one
+    would round it to 0 or to -4e-3)."""
+    from himpc.losses import frame_cross_entropy
+    logits = torch.zeros(1, 1, 1, 1, 11)
+    logits[..., 0] = math.log(0.999 / 0.001 * 10)             # p_0 = 0.999, ten others share 0.001
+    x = logits.bfloat16().requires_grad_()
+    frame_cross_entropy(x, torch.zeros(1, 1, 1, 1, dtype=torch.long)).sum().backward()
+    p0 = torch.softmax(logits.bfloat16().float(), -1)[..., 0].item()
+    assert x.grad[..., 0].float().item() == pytest.approx(p0 - 1, rel=2 ** -7)

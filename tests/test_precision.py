@@ -42,7 +42,8 @@ def test_shortcuts_equal_the_explicit_contrast():
     assert torch.allclose(frames[real[..., None, :].expand_as(frames)], ref_frames[real[..., None, :].expand_as(frames)],
                           rtol=1e-4, atol=1e-3)
     assert torch.allclose(inst[real.expand_as(inst)], ref_inst[real.expand_as(inst)], rtol=1e-4, atol=1e-3)
-    assert (inst[~real.expand_as(inst)] < -1e30).all()              # padded prototypes masked (frames: in the CE)
+    assert (inst[~real.expand_as(inst)] < -1e30).all()              # padded prototypes masked
+    assert (frames[~real[..., None, :].expand_as(frames)] < -1e30).all()
 
 
 def test_bf16_loss_matches_fp32_within_bf16_tolerance():
