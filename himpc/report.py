@@ -427,6 +427,47 @@ def best_traced_epoch(history: Sequence[Mapping[str, Any]]) -> Optional[dict]:
     return {"epoch": best["epoch"] + 1, "test": best["test"], "triggered": True}
 
 
+def budget_curve(row: Mapping[str, Any]) -> dict[str, list[tuple[int, float, float]]]:
+    """The probe/gallery trace (MSMR Rank-1 and mAP against the epoch, a record) of every run of a
+    measured row, ``{"split s": [(epoch, R1, mAP), ...]}``, and, with two or more runs, their mean
+    over the epochs every run traced (``"mean over splits"``)."""
+    curves: dict[str, list[tuple[int, float, float]]] = {}
+    for path in row["measured"].paths:
+        res = json.loads(Path(path).read_text())
+        trace = [(h["epoch"] + 1, h["test"]["msmr"]["R1"], h["test"]["msmr"]["mAP"])
+                 for h in res.get("history") or [] if h.get("test")]
+        if trace:
+            curves[f"split {res['config']['split_seed']}"] = trace
+    curves = dict(sorted(curves.items(), key=lambda kv: int(kv[0].split()[-1])))
+    if len(curves) > 1:
+        common = sorted(set.intersection(*(set(e for e, _, _ in t) for t in curves.values())))
+        by = [{e: (r, m) for e, r, m in t} for t in curves.values()]
+        curves["mean over splits"] = [(e, sum(b[e][0] for b in by) / len(by), sum(b[e][1] for b in by) / len(by))
+                                      for e in common]
+    return curves
+
+
+def budget_sentence(curves: Mapping[str, Sequence[tuple[int, float, float]]], paper: Mapping[str, float],
+                    last: int = 10) -> str:
+    """What the budget curve says: the mean trace's gain over its last ``last`` epochs and the gap
+    that remains to the quoted numbers at the end of the budget (no extrapolation)."""
+    mean = curves.get("mean over splits") or next(iter(curves.values()), None)
+    if not mean or len(mean) < 2:
+        return ""
+    end = mean[-1]
+    start = min(mean, key=lambda p: abs(p[0] - (end[0] - last)))
+    if start[0] == end[0]:
+        return ""
+    d_r1, d_map = end[1] - start[1], end[2] - start[2]
+    verb = "still gains" if d_r1 > 0 and d_map > 0 else "changes by"
+    txt = (f"From epoch {start[0]} to {end[0]} the {'mean ' if 'mean over splits' in curves else ''}trace {verb} "
+           f"{d_r1:+.1f} Rank-1 and {d_map:+.1f} mAP (a record of the fixed-budget runs, nothing selected on it).")
+    gaps = [f"{m} {paper[m] - v:.1f}" for m, v in (("R1", end[1]), ("mAP", end[2])) if m in paper]
+    if gaps:
+        txt += f" At epoch {end[0]} the quoted numbers (best test epoch) are still {' and '.join(gaps)} higher."
+    return txt
+
+
 def _row_at_picked_epochs(row: Mapping[str, Any], metrics: Sequence[str], label: str,
                           pick: Callable[[list], Optional[dict]], how: str) -> Optional[dict]:
     """The runs of a measured row read off their probe/gallery trace at the epoch ``pick`` chooses in

@@ -363,8 +363,10 @@ def metric_bar_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] 
     return fig
 
 
-def trace_figure(traces: Mapping[str, Sequence[tuple[int, float, float]]], title: str = "") -> go.Figure:
-    """Rank-1 and mAP against the epoch for several runs (``{name: [(epoch, R1, mAP), ...]}``)."""
+def trace_figure(traces: Mapping[str, Sequence[tuple[int, float, float]]], title: str = "",
+                 reference: Optional[Mapping[str, float]] = None, reference_name: str = "paper (quoted)") -> go.Figure:
+    """Rank-1 and mAP against the epoch for several runs (``{name: [(epoch, R1, mAP), ...]}``);
+    ``reference`` ``{"R1": .., "mAP": ..}``: a dashed level line on each panel (quoted numbers)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=["Rank-1", "mAP"])
     for i, (name, pts) in enumerate(traces.items()):
         ep = [p[0] for p in pts]
@@ -372,6 +374,12 @@ def trace_figure(traces: Mapping[str, Sequence[tuple[int, float, float]]], title
             fig.add_trace(go.Scatter(x=ep, y=[p[col] for p in pts], mode="lines+markers", name=name,
                                      legendgroup=name, showlegend=(col == 1),
                                      line=dict(color=px_colour(i))), row=1, col=col)
+    epochs = [p[0] for pts in traces.values() for p in pts]
+    for col, metric in ((1, "R1"), (2, "mAP")):
+        if reference and metric in reference and epochs:
+            fig.add_trace(go.Scatter(x=[min(epochs), max(epochs)], y=[reference[metric]] * 2, mode="lines",
+                                     name=reference_name, legendgroup="reference", showlegend=(col == 1),
+                                     line=dict(color="#555555", dash="dash")), row=1, col=col)
     fig.update_xaxes(title_text="epoch")
     fig.update_layout(title=title, height=380, margin=dict(l=50, r=10, t=60, b=110),
                       legend=dict(orientation="h", y=-0.3))

@@ -279,3 +279,30 @@ def test_side_by_side_reads_every_variant_in_one_precision(tmp_path):
     rows = report.side_by_side(variants, [root], split=0, epochs=20, precision="bf16")
     assert rows[0]["R1"] == 60.0 and not rows[1]["measured"] and "precision=bf16" in rows[1]["to_measure"]
     assert "20 epochs, bf16" in report.side_by_side_table(rows).rows[0]
+
+
+def test_budget_curve_means_the_epochs_every_split_traced_and_says_the_gap(tmp_path):
+    for s in (0, 1):
+        _result(tmp_path / "hi-mpch", "hi-mpch", s, 50.0, epochs=20)
+        f = tmp_path / "hi-mpch" / f"split{s}" / "result.json"
+        res = json.loads(f.read_text())
+        traced = (4, 9, 14, 19) if s == 0 else (9, 14, 19)           # split 1 missed epoch 5
+        res["history"] = [{"epoch": e, "test": {"msmr": {"R1": 40.0 + e + s, "mAP": 4.0 + e / 10}}
+                           if e in traced else None} for e in range(20)]
+        f.write_text(json.dumps(res))
+    (row,) = [r for r in report.beyond_rows([tmp_path], ["R1", "mAP"], budget={"epochs": 20})
+              if r["label"] == next(iter(report.BEYOND))]
+    curves = report.budget_curve(row)
+    assert list(curves) == ["split 0", "split 1", "mean over splits"]
+    assert [e for e, _, _ in curves["mean over splits"]] == [10, 15, 20]
+    assert curves["mean over splits"][-1] == pytest.approx((20, 59.5, 5.9))
+    txt = report.budget_sentence(curves, {"R1": 60.0, "mAP": 10.2})
+    assert "From epoch 10 to 20 the mean trace still gains +10.0 Rank-1 and +1.0 mAP" in txt
+    assert "still R1 0.5 and mAP 4.3 higher" in txt
+
+
+def test_trace_figure_draws_the_quoted_level_on_both_panels():
+    from himpc import viz
+    fig = viz.trace_figure({"split 0": [(5, 40.0, 4.0), (10, 45.0, 5.0)]}, reference={"R1": 56.9, "mAP": 10.2})
+    ref = [t for t in fig.data if t.name == "paper (quoted)"]
+    assert [list(t.y) for t in ref] == [[56.9, 56.9], [10.2, 10.2]] and list(ref[0].x) == [5, 10]
