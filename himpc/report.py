@@ -20,6 +20,7 @@ import hashlib
 import html
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence
@@ -688,8 +689,9 @@ def comparison_table(rows: Sequence[dict], metrics: Sequence[str]) -> Table:
 
 def chart_rows(rows: Sequence[dict]) -> list[dict]:
     """The rows a bar chart shows: every quoted row, and per method one measured row: at the budget
-    and splits that most methods of the table share (so the bars compare like with like), else the
-    one with the most splits, then the largest budget (the table lists them all).  Two series, one
+    and splits that most methods of the table share (so the bars compare like with like), in the
+    precision most of those bars have, else the one with the most splits, then the largest budget
+    (the table lists them all).  Two series, one
     bar per method in each; the measured bar's ``detail`` says which run it is."""
     best: dict[str, dict] = {}
     measured = [r for r in rows if r["source"] == "ours" and r.get("splits")]
@@ -697,9 +699,13 @@ def chart_rows(rows: Sequence[dict]) -> list[dict]:
     for r in measured:
         labels_at.setdefault((r.get("epochs") or 0, tuple(r["splits"])), set()).add(r["label"])
     common = max(labels_at, key=lambda k: (len(labels_at[k]), len(k[1]), k[0])) if labels_at else None
+    at_common = [r for r in measured if ((r.get("epochs") or 0), tuple(r["splits"])) == common]
+    votes = Counter(r.get("precision") or "fp32" for r in at_common)
+    usual = max(votes, key=lambda p: (votes[p], p == "fp32")) if votes else "fp32"   # the precision most bars have
     for r in measured:                 # the protocol most methods share, else most splits, largest budget
         cur = best.get(r["label"])
-        rank = lambda x: ((x.get("epochs") or 0, tuple(x["splits"])) == common, len(x["splits"]), x.get("epochs") or 0)  # noqa: E731
+        rank = lambda x: ((x.get("epochs") or 0, tuple(x["splits"])) == common,                  # noqa: E731
+                          (x.get("precision") or "fp32") == usual, len(x["splits"]), x.get("epochs") or 0)
         if cur is None or rank(r) > rank(cur):
             best[r["label"]] = r
     out = []

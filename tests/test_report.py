@@ -204,6 +204,20 @@ def test_a_sweep_on_one_split_is_charted_beside_the_default_on_that_split(tmp_pa
     assert charted["heads = 8"]["splits"] == [0] and charted["heads = 4"]["splits"] == [0]
 
 
+def test_bf16_sweeps_are_charted_beside_the_default_in_bf16(tmp_path):
+    """Swept values run in bf16 on split 0; the default has an fp32 3-split run (read on split 0 too)
+    and a bf16 split-0 run: the bar beside the sweeps is the bf16 one."""
+    for s, r1 in enumerate((50.0, 52.0, 54.0)):
+        _result(tmp_path / "default", "hi-mpch", s, r1, epochs=20)
+    _result(tmp_path / "default-bf16", "hi-mpch", 0, 51.0, epochs=20, precision="bf16")
+    for m, r1 in ((1, 30.0), (4, 40.0), (16, 45.0)):
+        _result(tmp_path / f"heads{m}", "hi-mpch", 0, r1, epochs=20, heads=m, precision="bf16")
+    rows = report.comparison_rows(8, "KGBD", [tmp_path], ["R1"])
+    charted = {r["label"]: r for r in report.chart_rows(rows) if r["series"] == "ours (measured)"}
+    assert charted["heads = 8"]["R1"]["mean"] == 51.0 and charted["heads = 8"]["precision"] == "bf16"
+    assert {charted[f"heads = {m}"]["precision"] for m in (1, 4, 16)} == {"bf16"}
+
+
 def test_a_paper_row_names_its_own_variants(tmp_path):
     """Table 6's DPC row carries a variant in paper_results.yaml (the temperature matched to the
     heads' scale): a run with that setting is shown beside DPC as its own labelled row."""
