@@ -42,7 +42,8 @@ def contrast_logits(z: torch.Tensor, keys: torch.Tensor, proto_mask: torch.Tenso
     :meth:`himpc.model.HiMPCModel.contrast_keys` (``p_hat H^T``), proto_mask [L, C].
     Returns frame logits [L, M, B, F, C] (None when ``frames=False``) and instance logits
     [L, M, B, C] (fp32 when ``frames=True``), padded prototypes masked in both (the frame logits
-    with their dtype's lowest value, the instance logits, their mean, with -inf).  Two exact shortcuts, both linear algebra:
+    with their dtype's lowest value, the instance logits, their mean, with -inf).  Two exact
+    shortcuts, both linear algebra:
 
     * ``z_hat . p_hat = (z H)(p H)^T = z . (p H H^T)``: the heads move to the prototype side,
       so the [L, M, B, F, h] transformed frames are never formed (C << B F).
@@ -90,11 +91,12 @@ class _FrameCE(torch.autograd.Function):
     whatever the logits' dtype.
 
     The logits are read in the [L, B F, M, C] layout that :func:`contrast_logits` produces (a copy
-    is made only for another layout).  Forward: chunk by chunk (``_CE_CHUNK`` logits) through torch's
-    fused log-softmax with an fp32 result, so no fp32 copy of more than one chunk is ever held.  Backward: one
-    softmax of all logits in their own dtype (fp32 accumulation inside, rounded once), scaled by the
-    incoming gradient, with the target column ``(p_t - 1) g`` computed in fp32 from the forward's
-    ``p_t = exp(-CE)``: the gradient comes in the logits' dtype and layout, with no fp32 copy.
+    is made only for another layout).  Forward: chunk by chunk (``_CE_CHUNK`` logits) through
+    torch's fused log-softmax with an fp32 result, so no fp32 copy of more than one chunk is ever
+    held.  Backward: one softmax of all logits in their own dtype (fp32 accumulation inside, rounded
+    once), scaled by the incoming gradient, with the target column ``(p_t - 1) g`` computed in fp32
+    from the forward's ``p_t = exp(-CE)`` (a bf16 ``p_t`` near 1 would round ``p_t - 1`` away): the
+    gradient comes in the logits' dtype and layout, with no fp32 copy.
     """
 
     @staticmethod
@@ -120,7 +122,7 @@ class _FrameCE(torch.autograd.Function):
         g = grad_ce.permute(0, 2, 3, 1).reshape(L, B * Fr, M, 1).float()
         grad = torch.softmax(rows, dim=-1).mul_(g.to(rows.dtype))         # p g, in the logits' dtype
         target_grad = torch.expm1(ctx.ce.neg()[..., None]).mul_(g)         # (p_t - 1) g, fp32
-        # at the target columns, by flat index (scatter_ rewrites the whole tensor on CPU, ~50x slower)
+        # at the target columns, by flat index (on this CPU 0.1 ms; scatter_ along the last dim: 15 ms)
         flat_target = torch.arange(tgt.numel(), device=tgt.device) * C + tgt.reshape(-1)
         grad.view(-1).index_put_((flat_target,), target_grad.reshape(-1).to(grad.dtype))
         return grad.view(L, B, Fr, M, C).permute(0, 3, 1, 2, 4), None
