@@ -364,16 +364,19 @@ def metric_bar_figure(rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] 
 
 
 def trace_figure(traces: Mapping[str, Sequence[tuple[int, float, float]]], title: str = "",
-                 reference: Optional[Mapping[str, float]] = None, reference_name: str = "paper (quoted)") -> go.Figure:
+                 reference: Optional[Mapping[str, float]] = None, reference_name: str = "paper (quoted)",
+                 highlight: Optional[str] = None) -> go.Figure:
     """Rank-1 and mAP against the epoch for several runs (``{name: [(epoch, R1, mAP), ...]}``);
-    ``reference`` ``{"R1": .., "mAP": ..}``: a dashed level line on each panel (quoted numbers)."""
+    ``reference`` ``{"R1": .., "mAP": ..}``: a dashed level line on each panel (quoted numbers);
+    ``highlight``: the name of one trace drawn bold (a mean), the others thin."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=["Rank-1", "mAP"])
     for i, (name, pts) in enumerate(traces.items()):
         ep = [p[0] for p in pts]
+        width = 2 if highlight is None else 4 if name == highlight else 1.5
         for col in (1, 2):
             fig.add_trace(go.Scatter(x=ep, y=[p[col] for p in pts], mode="lines+markers", name=name,
                                      legendgroup=name, showlegend=(col == 1),
-                                     line=dict(color=px_colour(i))), row=1, col=col)
+                                     line=dict(color=px_colour(i), width=width)), row=1, col=col)
     epochs = [p[0] for pts in traces.values() for p in pts]
     for col, metric in ((1, "R1"), (2, "mAP")):
         if reference and metric in reference and epochs:
