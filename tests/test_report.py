@@ -178,7 +178,10 @@ def test_stopping_rule_row_reads_the_trace_at_the_chosen_epoch(tmp_path):
     assert "picked epoch 2, 4 (not met: last) of 4; read there, R1 42.5 ± 2.1" in report.beyond_sentences(rows)
     (best,) = [r for r in rows if r["label"] == report.SELECTED_ON_TEST]   # R1 peaks at epoch 4 (index 3) on both
     assert best["stopped_at"] == [4, 4] and best["R1"]["mean"] == (43.0 + 44.0) / 2
-    assert "would report R1 43.5 ± 0.7" in report.beyond_sentences(rows)
+    assert "picks the last epoch on every split: the trace peaks at the end of the budget, so at this budget " \
+        "test-set selection adds nothing" in report.beyond_sentences(rows)
+    best["stopped_at"] = [2, 4]                  # had one split peaked earlier: what selection would add
+    assert "would report R1 43.5 ± 0.7 and mAP 4.0 instead of 50.0 / 5.0" in report.beyond_sentences(rows)
     stop["triggered"] = [False, False]
     assert "was not met within the 4-epoch budget on any of the 2 splits" in report.beyond_sentences(rows)
 
