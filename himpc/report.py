@@ -389,10 +389,11 @@ def beyond_rows(roots: Sequence[str | Path], metrics: Sequence[str], budget: Opt
             rows.extend(filter(None, (f(r, metrics) for r in at_budget for f in (stopping_row, selected_on_test_row))))
 
     paper = next(iter(BEYOND))
-    if headline and (headline.get("epochs") != (budget or {}).get("epochs")):
+    own_headline = bool(headline) and headline.get("epochs") != (budget or {}).get("epochs")
+    if own_headline:                    # the stopping rule and test-set selection: at the headline budget
         at(paper, {}, headline, stop=True)
     for name, over in BEYOND.items():
-        at(name, over, budget, stop=not over)
+        at(name, over, budget, stop=not over and not own_headline)
     return rows + posthoc_rows(roots, metrics)
 
 
@@ -482,7 +483,10 @@ def _row_at_picked_epochs(row: Mapping[str, Any], metrics: Sequence[str], label:
         picks.append((int(res["config"]["split_seed"]), chosen))
     picks.sort(key=lambda sp: sp[0])
     vals = {m: _spread([p["test"]["msmr"][m] for _, p in picks]) for m in metrics}
-    chosen = ", ".join(f"{p['epoch']}" + ("" if p["triggered"] else " (rule not met: last)") for _, p in picks)
+    if not any(p["triggered"] for _, p in picks):
+        chosen = f"rule not met{' on any split' if len(picks) > 1 else ''}, so the last ({picks[0][1]['epoch']})"
+    else:
+        chosen = ", ".join(f"{p['epoch']}" + ("" if p["triggered"] else " (rule not met: last)") for _, p in picks)
     splits = [s for s, _ in picks]
     where = f"{len(splits)} splits" if len(splits) > 1 else f"split {splits[0]}"
     return {"label": label, "source": "ours", "table": "beyond", **vals, "splits": splits, "scope": "full data",
@@ -535,7 +539,7 @@ def posthoc_rows(roots: Sequence[str | Path], metrics: Sequence[str]) -> list[di
                      **vals, "splits": splits,
                      "scope": "full data", "epochs": epoch, "command": items[0][1].get("command", ""),
                      "folder": str(items[0][0].parent), "notes": [],
-                     "series": f"ours ({epoch} epochs, {where}, model centred on {root}, evaluated without training)"})
+                     "series": f"ours ({epoch} epochs, {where}, centred on {root}, no training)"})
     return sorted(rows, key=lambda r: (-(r["epochs"] or 0), r["series"], r["label"]))
 
 
@@ -557,7 +561,8 @@ def beyond_sentences(rows: Sequence[dict]) -> str:
         r = train.get(name)
         if not r or not r.get("splits"):
             continue
-        txt = f"{name} ({r['series'][len('ours ('):-1]}): R1 {_fmt(r['R1'])}, mAP {_fmt(r['mAP'])}"
+        what = name.removeprefix("+ ")
+        txt = f"{what[0].upper() + what[1:]} ({r['series'][len('ours ('):-1]}): R1 {_fmt(r['R1'])}, mAP {_fmt(r['mAP'])}"
         b = base_for(r)
         same = b and (b if b["splits"] == r["splits"] else _on_splits(b, r["splits"], ("R1", "mAP")))
         if same:
@@ -605,8 +610,10 @@ def beyond_sentences(rows: Sequence[dict]) -> str:
             parts.append(f"retrieving whole walks (one mean feature per walk) gives Rank-1 {_fmt(walk['R1'])} and "
                          f"mAP {_fmt(walk['mAP'])}, another protocol with far fewer, easier queries")
         if parts:
-            out.append(f"On one trained model ({series[len('ours ('):-1]}), " + "; ".join(parts) + ".")
-    return " ".join(out)
+            n = len(next(iter(evals.values()))["splits"])
+            whose = "one trained model" if n == 1 else f"the {n} trained models (means)"
+            out.append(f"On {whose} ({series[len('ours ('):-1]}), " + "; ".join(parts) + ".")
+    return "\n".join(f"- {line}" for line in out)
 
 
 def paper_label(row: Mapping[str, Any]) -> str:
