@@ -338,6 +338,16 @@ def comparison_rows(table_no: int | str, dataset: str, roots: Sequence[str | Pat
     return _with_subset_rows(rows, metrics)
 
 
+def at_budget(rows: Sequence[dict], epochs: Optional[int]) -> list[dict]:
+    """The rows of a sweep page's table: quoted and not-measured rows, and measured rows at the page's
+    epoch budget; a method measured only at other budgets keeps those rows (labelled with them)."""
+    if epochs is None:
+        return list(rows)
+    has = {r["label"] for r in rows if r["source"] == "ours" and r.get("splits") and r.get("epochs") == epochs}
+    return [r for r in rows if r["source"] != "ours" or not r.get("splits") or r.get("epochs") == epochs
+            or r["label"] not in has]
+
+
 def _with_subset_rows(rows: list[dict], metrics: Sequence[str]) -> list[dict]:
     """Add, after a row measured on several splits, the same runs read on fewer splits wherever
     another row of the table was measured on exactly those splits at the same budget (a sweep on

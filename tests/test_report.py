@@ -323,3 +323,16 @@ def test_trace_figure_draws_the_quoted_level_on_both_panels():
     fig = viz.trace_figure({"split 0": [(5, 40.0, 4.0), (10, 45.0, 5.0)]}, reference={"R1": 56.9, "mAP": 10.2})
     ref = [t for t in fig.data if t.name == "paper (quoted)"]
     assert [list(t.y) for t in ref] == [[56.9, 56.9], [10.2, 10.2]] and list(ref[0].x) == [5, 10]
+
+
+def test_a_sweep_page_shows_its_budget_and_keeps_methods_measured_only_at_others(tmp_path):
+    for s in (0, 1, 2):
+        _result(tmp_path / "default-e20", "hi-mpch", s, 52.0, epochs=20)
+        _result(tmp_path / "default-e5", "hi-mpch", s, 47.0, epochs=5)
+    _result(tmp_path / "heads4-e5", "hi-mpch", 0, 40.0, epochs=5, heads=4)
+    rows = report.at_budget(report.comparison_rows(8, "KGBD", [tmp_path], ["R1"]), 20)
+    ours = {(r["label"], r.get("epochs")) for r in rows if r["source"] == "ours"}
+    assert ("heads = 8", 20) in ours and ("heads = 8", 5) not in ours
+    assert ("heads = 4", 5) in ours                        # only measured at 5 epochs: kept, labelled
+    assert ("heads = 1", None) in ours                     # not measured: its row (and command) stays
+    assert sum(r["source"] == "paper" for r in rows) == 4
