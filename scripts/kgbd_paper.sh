@@ -72,7 +72,8 @@ for st in $STAGES; do
       done ;;
     models)   # the headline retrained in bf16 on every split: the fp32 models of splits 1-2 did not survive
       # the machine that trained them, and the post-hoc rows (re-ranking, walk level) average one precision.
-      # Its own rows ("..., bf16"), never averaged with the fp32 headline; models -> models/ (reference files)
+      # Its own rows ("..., bf16"), never averaged with the fp32 headline; to ship a model as a reference
+      # file: himpc export results/kgbd/e40/hi-mpch-bf16/split1 --out models/kgbd-hi-mpch-bf16-split1.safetensors
       train_at "$EPOCHS" "$OUT/hi-mpch-bf16" --preset hi-mpch --set precision=bf16 --splits "$sp"
       for s in ${sp//,/ }; do
         f=$OUT/hi-mpch-bf16/split$s
