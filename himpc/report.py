@@ -623,7 +623,7 @@ def beyond_sentences(rows: Sequence[dict]) -> str:
             n = len(next(iter(evals.values()))["splits"])
             whose = "one trained model" if n == 1 else f"the {n} trained models (means)"
             out.append(f"On {whose} ({series[len('ours ('):-1]}), " + "; ".join(parts) + ".")
-    return "\n".join(f"- {line}" for line in out)
+    return _bullets(out)
 
 
 def paper_label(row: Mapping[str, Any]) -> str:
@@ -804,7 +804,12 @@ def summary_sentences(rows: Sequence[dict], metrics: Sequence[str] = ("R1", "mAP
             parts.append(txt)
         if parts:
             out.append(f"{lab}, {best['series'][len('ours ('):-1]}: " + "; ".join(parts) + ".")
-    return " ".join(out)
+    return "\n\n".join([out[0], _bullets(out[1:])]) if out[1:] else out[0]
+
+
+def _bullets(lines: Sequence[str]) -> str:
+    """A markdown list of ``lines``; a line opening with a list marker (Table 6's "+ DPC") is escaped."""
+    return "\n".join("- " + (re.sub(r"^([+*-]) ", r"\\\1 ", line)) for line in lines)
 
 
 # ----------------------------------------------------------------------------- overview

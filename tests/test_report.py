@@ -336,3 +336,13 @@ def test_a_sweep_page_shows_its_budget_and_keeps_methods_measured_only_at_others
     assert ("heads = 4", 5) in ours                        # only measured at 5 epochs: kept, labelled
     assert ("heads = 1", None) in ours                     # not measured: its row (and command) stays
     assert sum(r["source"] == "paper" for r in rows) == 4
+
+
+def test_summary_is_a_list_and_a_method_named_with_a_plus_stays_one_item(tmp_path):
+    for s in (0, 1):
+        _result(tmp_path / "dpc", "dpc", s, 20.0, epochs=20)
+        _result(tmp_path / "mpc", "mpc", s, 47.0, epochs=20)
+    text = report.summary_sentences(report.comparison_rows(6, "KGBD", [tmp_path], ["R1", "mAP"]))
+    head, items = text.split("\n\n")
+    assert head.startswith("2 of the 6 methods") and items.count("\n- ") == 1
+    assert items.startswith("- \\+ DPC, 20 epochs, 2 splits: R1 20.0 against 53.7 quoted (-33.7)")
