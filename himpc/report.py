@@ -350,9 +350,15 @@ def at_budget(rows: Sequence[dict], epochs: Optional[int]) -> list[dict]:
 
 def _with_subset_rows(rows: list[dict], metrics: Sequence[str]) -> list[dict]:
     """Add, after a row measured on several splits, the same runs read on fewer splits wherever
-    another row of the table was measured on exactly those splits at the same budget (a sweep on
-    split 0 beside a default measured on splits 0, 1, 2), so like is compared with like."""
-    subsets = {(r["epochs"], tuple(r["splits"])) for r in rows if r["source"] == "ours" and r.get("splits")}
+    another method of the table was measured on exactly those splits (and on no more) at the same
+    budget (a sweep on split 0 beside a default measured on splits 0, 1, 2), so like is compared
+    with like."""
+    measured = [r for r in rows if r["source"] == "ours" and r.get("splits")]
+    # the (budget, splits) of methods measured on those splits only: a replicate on split 0 of a
+    # method measured on 3 splits (a bf16 parity run) calls for no split-0 reading of the others
+    subsets = {(r["epochs"], tuple(r["splits"])) for r in measured
+               if not any(o["label"] == r["label"] and o["epochs"] == r["epochs"] and set(r["splits"]) < set(o["splits"])
+                          for o in measured)}
     out = []
     for r in rows:
         out.append(r)

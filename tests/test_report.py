@@ -346,3 +346,17 @@ def test_summary_is_a_list_and_a_method_named_with_a_plus_stays_one_item(tmp_pat
     head, items = text.split("\n\n")
     assert head.startswith("2 of the 6 methods") and items.count("\n- ") == 1
     assert items.startswith("- \\+ DPC, 20 epochs, 2 splits: R1 20.0 against 53.7 quoted (-33.7)")
+
+
+def test_a_replicate_on_one_split_adds_no_subset_rows_for_the_others(tmp_path):
+    """Table 6 measured on 3 splits plus a bf16 replicate of Hi-MPCh on split 0: no method gets a
+    'split 0 of the 3-split run' row, because no method is measured on split 0 only."""
+    for s in (0, 1, 2):
+        _result(tmp_path / "mpc", "mpc", s, 47.0, epochs=20)
+        _result(tmp_path / "hi-mpch", "hi-mpch", s, 52.0, epochs=20)
+    _result(tmp_path / "hi-mpch-bf16", "hi-mpch", 0, 53.0, epochs=20, precision="bf16")
+    rows = report.comparison_rows(6, "KGBD", [tmp_path], ["R1"])
+    assert not [r for r in rows if r.get("subset_of")]
+    _result(tmp_path / "dpc", "dpc", 0, 20.0, epochs=20)      # a method on split 0 only: now they come
+    rows = report.comparison_rows(6, "KGBD", [tmp_path], ["R1"])
+    assert {r["label"] for r in rows if r.get("subset_of")} == {"+ MPC", "+ Hi + MPC + HSM"}
