@@ -36,16 +36,16 @@ def numbers_under(root: Path) -> dict:
 
 
 def aggregate(results: list[dict]) -> dict:
-    """Mean, sample standard deviation, min and max over runs, for every level and metric."""
+    """Mean, sample standard deviation, min and max over runs, for every level and metric, unrounded:
+    a reader rounds once (rounding here to 2 decimals first had turned a spread of 2.1525 into 2.1)."""
     out: dict = {"runs": len(results), "split_seeds": [r["config"]["split_seed"] for r in results]}
     levels = results[0]["metrics"].keys() if results else []
     for lv in levels:
         out[lv] = {}
         for k in ("R1", "R5", "R10", "mAP"):
             vals = np.array([r["metrics"][lv][k] for r in results], dtype=float)
-            out[lv][k] = {"mean": round(float(vals.mean()), 2),
-                          "std": round(float(vals.std(ddof=1)), 2) if len(vals) > 1 else 0.0,
-                          "min": round(float(vals.min()), 2), "max": round(float(vals.max()), 2)}
+            out[lv][k] = {"mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0,
+                          "min": float(vals.min()), "max": float(vals.max())}
     return out
 
 

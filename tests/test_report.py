@@ -360,3 +360,12 @@ def test_a_replicate_on_one_split_adds_no_subset_rows_for_the_others(tmp_path):
     _result(tmp_path / "dpc", "dpc", 0, 20.0, epochs=20)      # a method on split 0 only: now they come
     rows = report.comparison_rows(6, "KGBD", [tmp_path], ["R1"])
     assert {r["label"] for r in rows if r.get("subset_of")} == {"+ MPC", "+ Hi + MPC + HSM"}
+
+
+def test_spreads_are_rounded_once_for_display(tmp_path):
+    """R1 46.85, 49.042, 44.737: std 2.1525 reads 2.2 (rounded to 2.15 first it read 2.1)."""
+    for s, r1 in enumerate((46.85, 49.042, 44.737)):
+        _result(tmp_path / "hi-mpch", "hi-mpch", s, r1, epochs=5)
+    (row,) = [r for r in report.comparison_rows(3, "KGBD", [tmp_path], ["R1"]) if r["source"] == "ours"
+              and r.get("splits")]
+    assert report._fmt(row["R1"]) == "46.9 ± 2.2"
