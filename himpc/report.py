@@ -445,6 +445,11 @@ def best_traced_epoch(history: Sequence[Mapping[str, Any]]) -> Optional[dict]:
     return {"epoch": best["epoch"] + 1, "test": best["test"], "triggered": True}
 
 
+def probe_gallery_trace(history: Sequence[Mapping[str, Any]]) -> list[tuple[int, float, float]]:
+    """``[(epoch, MSMR R1, MSMR mAP), ...]`` (1-based epochs) of a run's traced epochs: a record."""
+    return [(h["epoch"] + 1, h["test"]["msmr"]["R1"], h["test"]["msmr"]["mAP"]) for h in history if h.get("test")]
+
+
 def budget_curve(row: Mapping[str, Any]) -> dict[str, list[tuple[int, float, float]]]:
     """The probe/gallery trace (MSMR Rank-1 and mAP against the epoch, a record) of every run of a
     measured row, ``{"split s": [(epoch, R1, mAP), ...]}``, and, with two or more runs, their mean
@@ -452,8 +457,7 @@ def budget_curve(row: Mapping[str, Any]) -> dict[str, list[tuple[int, float, flo
     curves: dict[str, list[tuple[int, float, float]]] = {}
     for path in row["measured"].paths:
         res = json.loads(Path(path).read_text())
-        trace = [(h["epoch"] + 1, h["test"]["msmr"]["R1"], h["test"]["msmr"]["mAP"])
-                 for h in res.get("history") or [] if h.get("test")]
+        trace = probe_gallery_trace(res.get("history") or [])
         if trace:
             curves[f"split {res['config']['split_seed']}"] = trace
     curves = dict(sorted(curves.items(), key=lambda kv: int(kv[0].split()[-1])))
@@ -584,8 +588,9 @@ def beyond_sentences(rows: Sequence[dict]) -> str:
         if same:
             txt += f", against Hi-MPCh's {_fmt(same['R1'])} / {_fmt(same['mAP'])} on the same splits and budget"
         out.append(txt + ".")
-    for stop in (r for r in rows if r["label"] == STOPPED and base_for(r)):
-        b = base_for(stop)
+    for stop, b in ((r, base_for(r)) for r in rows if r["label"] == STOPPED):
+        if b is None:
+            continue
         rule = (f"The stopping rule (pseudo labels stable at ARI >= {stopping.THRESHOLD} on every level, "
                 "checked at the traced epochs)")
         if not any(stop["triggered"]):
@@ -596,8 +601,9 @@ def beyond_sentences(rows: Sequence[dict]) -> str:
         picked = ", ".join(f"{e}" + ("" if t else " (not met: last)") for e, t in zip(stop["stopped_at"], stop["triggered"]))
         out.append(f"{rule} picked epoch {picked} of {stop['epochs']}; read there, R1 {_fmt(stop['R1'])} and "
                    f"mAP {_fmt(stop['mAP'])}, against {_fmt(b['R1'])} / {_fmt(b['mAP'])} at the end of the budget.")
-    for best in (r for r in rows if r["label"] == SELECTED_ON_TEST and base_for(r)):
-        b = base_for(best)
+    for best, b in ((r, base_for(r)) for r in rows if r["label"] == SELECTED_ON_TEST):
+        if b is None:
+            continue
         how = (f"Choosing the epoch on probe/gallery, as the authors' code does (best Rank-1 of the traced epochs "
                f"at {best['epochs']} epochs: {', '.join(map(str, best['stopped_at']))})")
         if all(e == best["epochs"] for e in best["stopped_at"]):
@@ -921,7 +927,7 @@ def side_by_side(variants: Mapping[str, Mapping[str, Any]], roots: Sequence[str 
         f, res = hit
         hist = res.get("history", [])
         last = hist[-1] if hist else {}
-        trace = [(h["epoch"] + 1, h["test"]["msmr"]["R1"], h["test"]["msmr"]["mAP"]) for h in hist if h.get("test")]
+        trace = probe_gallery_trace(hist)
         rows.append({"label": label, "measured": True, "epochs": res.get("epochs"), "folder": str(f.parent),
                      "precision": result_config(res).precision,
                      **{m: res["metrics"]["msmr"][m] for m in METRICS},
