@@ -21,12 +21,14 @@ Distances must be finite (NaN / inf raise ``ValueError``).  Everything is
 vectorised over probes (one ``np.sort`` per chunk plus batched binary searches)
 and processed in probe chunks of ~8M elements, so P ~ 16K probes against
 G ~ 32K gallery items never needs the whole [P, G] matrix in
-:func:`evaluate_features` (measured: < 0.5 GB extra, ~30 s on 2 CPU cores).
+:func:`evaluate_features` (< 0.5 GB extra); the chunks run on torch's threads
+(``benchmarks/bench_eval.py`` times one evaluation at KGBD's size on 1 and 2 threads).
 """
 
 from __future__ import annotations
 
-from typing import Hashable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -128,7 +130,7 @@ def _summarise(rank0: np.ndarray, ap: np.ndarray, ranks: Sequence[int], num_gall
 
 def evaluate_rank(distmat: np.ndarray, probe_ids: Sequence[Hashable], gallery_ids: Sequence[Hashable],
                   ranks: Sequence[int] = (1, 5, 10), skip_unmatched: bool = False,
-                  chunk_size: int | None = None) -> dict:
+                  chunk_size: int | None = None, workers: int | None = None) -> dict:
     """CMC Rank-k and mAP of a [P, G] distance matrix (Sec. 4.3; smaller = more similar).
 
     Returns ``{"R<k>" for k in ranks, "mAP", "cmc", "num_probe", "num_gallery",
@@ -136,7 +138,9 @@ def evaluate_rank(distmat: np.ndarray, probe_ids: Sequence[Hashable], gallery_id
     ``min(50, G)`` entries (``cmc[k-1]`` = Rank-k), ``num_probe`` counts the
     evaluated probes and ``num_skipped`` the unmatched probes left out
     (``skip_unmatched=True``; otherwise unmatched probes raise ``ValueError``).
-    Ties: pessimistic CMC, sklearn-exact AP (see module docstring).
+    Ties: pessimistic CMC, sklearn-exact AP (see module docstring).  Probe chunks of ~8M
+    elements (``chunk_size`` rows) are evaluated on ``workers`` threads (default: torch's
+    thread count); the result does not depend on either.
     """
     distmat = np.asarray(distmat)
     if distmat.ndim != 2:
@@ -147,14 +151,15 @@ def evaluate_rank(distmat: np.ndarray, probe_ids: Sequence[Hashable], gallery_id
     pc, gc = _encode_ids(probe_ids, gallery_ids)
     keep = _check_matches(pc, probe_ids, skip_unmatched)
     idx = np.flatnonzero(keep)
-    step = _chunk_rows(g, chunk_size)
-    rank0, ap = [], []
-    for s in range(0, len(idx), step):
+
+    def chunk(s: int) -> tuple[np.ndarray, np.ndarray]:
         rows = idx[s:s + step]
-        r, a = _rank_and_ap(distmat[rows], pc[rows, None] == gc[None, :])
-        rank0.append(r)
-        ap.append(a)
-    return _summarise(np.concatenate(rank0), np.concatenate(ap), ranks, g, p - len(idx))
+        return _rank_and_ap(distmat[rows], pc[rows, None] == gc[None, :])
+
+    step = _chunk_rows(g, chunk_size)
+    parts = _map_chunks(chunk, len(idx), step, workers)
+    return _summarise(np.concatenate([r for r, _ in parts]), np.concatenate([a for _, a in parts]),
+                      ranks, g, p - len(idx))
 
 
 def _as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -171,9 +176,9 @@ def _distance_block(q: torch.Tensor, g: torch.Tensor, g_sq: torch.Tensor, metric
     return d2 if metric == "sqeuclidean" else d2.sqrt_()
 
 
-def _iter_distance_chunks(probe_feats, gallery_feats, metric: str, chunk_size: int | None,
-                          dtype: np.dtype):
-    """Yield ``(start, [c, G] distances)`` over probe chunks (float64 accumulation)."""
+def _distance_inputs(probe_feats, gallery_feats, metric: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Probe and gallery features as float64 tensors (unit rows for ``cosine``) and the gallery's
+    squared norms: what :func:`_distance_block` takes."""
     if metric not in ("euclidean", "sqeuclidean", "cosine"):
         raise ValueError(f"unknown metric {metric!r}; use 'euclidean', 'sqeuclidean' or 'cosine'")
     q, g = _as_tensor(probe_feats), _as_tensor(gallery_feats)
@@ -182,10 +187,20 @@ def _iter_distance_chunks(probe_feats, gallery_feats, metric: str, chunk_size: i
     if metric == "cosine":
         q = torch.nn.functional.normalize(q, dim=1)
         g = torch.nn.functional.normalize(g, dim=1)
-    g_sq = (g * g).sum(1)
-    step = _chunk_rows(g.shape[0], chunk_size)
-    for s in range(0, q.shape[0], step):
-        yield s, _distance_block(q[s:s + step], g, g_sq, metric).numpy().astype(dtype, copy=False)
+    return q, g, (g * g).sum(1)
+
+
+def _map_chunks(fn: Callable[[int], Any], n: int, step: int, workers: int | None) -> list:
+    """``[fn(s) for s in range(0, n, step)]`` over ``workers`` threads (default: torch's thread
+    count), in order.  The per-row sort of :func:`_rank_and_ap` is single-threaded numpy that
+    releases the GIL, so chunks on two threads keep both cores busy; each chunk allocates its own
+    [step, G] arrays, so memory grows with the number of workers, not with P."""
+    starts = range(0, n, step)
+    workers = min(len(starts), workers or torch.get_num_threads())
+    if workers <= 1:
+        return [fn(s) for s in starts]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(fn, starts))
 
 
 def pairwise_distance(probe_feats: np.ndarray | torch.Tensor, gallery_feats: np.ndarray | torch.Tensor,
@@ -196,11 +211,11 @@ def pairwise_distance(probe_feats: np.ndarray | torch.Tensor, gallery_feats: np.
     Computed with torch in probe chunks, accumulated in float64 (squared distances
     clamped at 0 before the square root), returned as ``dtype``.
     """
-    q_n = probe_feats.shape[0]
-    g_n = gallery_feats.shape[0]
-    out = np.empty((q_n, g_n), dtype=dtype)
-    for s, block in _iter_distance_chunks(probe_feats, gallery_feats, metric, chunk_size, dtype):
-        out[s:s + block.shape[0]] = block
+    q, g, g_sq = _distance_inputs(probe_feats, gallery_feats, metric)
+    out = np.empty((q.shape[0], g.shape[0]), dtype=dtype)
+    step = _chunk_rows(g.shape[0], chunk_size)
+    for s in range(0, q.shape[0], step):
+        out[s:s + step] = _distance_block(q[s:s + step], g, g_sq, metric).numpy()
     return out
 
 
@@ -208,23 +223,29 @@ def evaluate_features(probe_feats: np.ndarray | torch.Tensor, gallery_feats: np.
                       probe_ids: Sequence[Hashable], gallery_ids: Sequence[Hashable],
                       ranks: Sequence[int] = (1, 5, 10), metric: str = "euclidean",
                       skip_unmatched: bool = False, chunk_size: int | None = None,
-                      dtype: np.dtype = np.float32) -> dict:
+                      dtype: np.dtype = np.float32, workers: int | None = None) -> dict:
     """:func:`evaluate_rank` of feature sets without materialising the [P, G] matrix.
 
     Distances (as in :func:`pairwise_distance`, same ``dtype``) are computed and
     evaluated one probe chunk at a time; per-probe ranks and APs are merged, so the
-    result equals ``evaluate_rank(pairwise_distance(...), ...)``.
+    result equals ``evaluate_rank(pairwise_distance(...), ...)``.  Each of ``workers`` threads
+    computes and evaluates its own chunks.
     """
     p, g = len(probe_feats), len(gallery_feats)
     if len(probe_ids) != p or len(gallery_ids) != g:
         raise ValueError(f"{p} probe / {g} gallery features but {len(probe_ids)} / {len(gallery_ids)} ids")
     pc, gc = _encode_ids(probe_ids, gallery_ids)
     keep = _check_matches(pc, probe_ids, skip_unmatched)
-    rank0, ap = [], []
-    for s, block in _iter_distance_chunks(probe_feats, gallery_feats, metric, chunk_size, dtype):
-        k = keep[s:s + block.shape[0]]
-        if k.any():
-            r, a = _rank_and_ap(block[k], pc[s:s + block.shape[0]][k, None] == gc[None, :])
-            rank0.append(r)
-            ap.append(a)
-    return _summarise(np.concatenate(rank0), np.concatenate(ap), ranks, g, int((~keep).sum()))
+    q, gf, g_sq = _distance_inputs(probe_feats, gallery_feats, metric)
+
+    def chunk(s: int) -> tuple[np.ndarray, np.ndarray]:
+        k = keep[s:s + step]
+        if not k.any():
+            return np.zeros(0, np.int64), np.zeros(0)
+        block = _distance_block(q[s:s + step][k], gf, g_sq, metric).numpy().astype(dtype, copy=False)
+        return _rank_and_ap(block, pc[s:s + step][k, None] == gc[None, :])
+
+    step = _chunk_rows(g, chunk_size)
+    parts = _map_chunks(chunk, p, step, workers)
+    return _summarise(np.concatenate([r for r, _ in parts]), np.concatenate([a for _, a in parts]),
+                      ranks, g, int((~keep).sum()))

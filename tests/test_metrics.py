@@ -113,10 +113,14 @@ def test_evaluate_features_chunked_equals_full(metric):
     gf, pf = rng.integers(0, 3, size=(70, 4)).astype(np.float32), rng.integers(0, 3, size=(45, 4)).astype(np.float32)
     g_ids = rng.integers(0, 8, size=70)
     p_ids = np.append(rng.choice(np.unique(g_ids), size=44), 99)   # one unmatched probe
-    full = evaluate_rank(pairwise_distance(pf, gf, metric=metric), p_ids, g_ids, skip_unmatched=True)
-    chunked = evaluate_features(pf, gf, p_ids, g_ids, metric=metric, skip_unmatched=True, chunk_size=6)
-    assert chunked == full
-    assert chunked["num_skipped"] == 1
+    p_ids[:6] = 99                                                   # a chunk of unmatched probes only
+    dist = pairwise_distance(pf, gf, metric=metric)
+    full = evaluate_rank(dist, p_ids, g_ids, skip_unmatched=True, workers=1)
+    for workers in (1, 3):     # chunks of 6 (then 3) probes, on one thread or spread over three
+        assert evaluate_features(pf, gf, p_ids, g_ids, metric=metric, skip_unmatched=True,
+                                 chunk_size=6, workers=workers) == full
+        assert evaluate_rank(dist, p_ids, g_ids, skip_unmatched=True, chunk_size=3, workers=workers) == full
+    assert full["num_skipped"] == 7
 
 
 def test_non_finite_distances_raise():
