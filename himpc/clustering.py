@@ -31,8 +31,9 @@ import logging
 import sys
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,6 +46,7 @@ ArrayLike = Union[torch.Tensor, np.ndarray]
 __all__ = [
     "ClusterResult",
     "cluster_features",
+    "cluster_levels",
     "dbscan_labels",
     "jaccard_distance_dense",
     "jaccard_graph",
@@ -706,3 +708,18 @@ def cluster_features(
         ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()),
     )
     return res
+
+
+def cluster_levels(features: Sequence[ArrayLike], eps: float, min_samples: int, k1: int = 20, k2: int = 6,
+                   normalize: bool = True, threads: Optional[int] = None, **graph_kwargs) -> list[ClusterResult]:
+    """:func:`cluster_features` of every level's features (e.g. [L, N, h]), the levels on their own
+    threads (default: one each).  The levels are independent, and much of a level's clustering is
+    single-threaded numpy that releases the GIL (the kNN's candidate filters and merges, the
+    k-reciprocal sets, DBSCAN), so levels side by side fill the cores that one level leaves idle;
+    each level's labels are the same as alone (``benchmarks/bench_epoch.py`` times both ways)."""
+    run = lambda f: cluster_features(f, eps, min_samples, k1, k2, normalize, **graph_kwargs)   # noqa: E731
+    threads = min(len(features), threads or len(features))
+    if threads <= 1:
+        return [run(f) for f in features]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(run, features))

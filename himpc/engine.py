@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .clustering import cluster_features
+from .clustering import cluster_levels
 from .config import Config
 from .data.protocols import ClipSet, ClipSplit
 from .hierarchy import build_hierarchy, flatten_levels
@@ -211,10 +211,10 @@ class Trainer:
             ids = torch.from_numpy(np.unique(key, return_inverse=True)[1].astype(np.int64))
             return ids.expand(v.shape[0], -1).clone()
         labels = torch.full(v.shape[:2], -1, dtype=torch.long)
-        for lv, name in enumerate(cfg.levels):
-            res = cluster_features(v[lv], eps=cfg.dbscan_eps, min_samples=cfg.dbscan_min_samples,
-                                   k1=cfg.k1, k2=cfg.k2, normalize=cfg.jaccard_normalize,
-                                   rank_width=cfg.k1 if cfg.knn_list_k1 else None, precision=self.precision)
+        results = cluster_levels(v, eps=cfg.dbscan_eps, min_samples=cfg.dbscan_min_samples, k1=cfg.k1, k2=cfg.k2,
+                                 normalize=cfg.jaccard_normalize, rank_width=cfg.k1 if cfg.knn_list_k1 else None,
+                                 precision=self.precision)
+        for lv, (name, res) in enumerate(zip(cfg.levels, results)):
             labels[lv] = torch.from_numpy(np.asarray(res.labels, dtype=np.int64))
             self.cluster_stages[name] = {k: round(v, 2) for k, v in res.timings.items()}
             if res.num_clusters < 2:

@@ -13,6 +13,7 @@ from himpc.clustering import (
     ClusterResult,
     _jaccard_pairs,
     cluster_features,
+    cluster_levels,
     dbscan_labels,
     jaccard_distance_dense,
     jaccard_graph,
@@ -152,6 +153,18 @@ def test_two_separated_blobs():
     assert (res.labels[:30] == 0).all() and (res.labels[30:] == 1).all()  # first appearance
     assert res.sizes.tolist() == [30, 30] and res.labels.dtype == np.int64
     assert res.seconds > 0 and {"knn", "jaccard", "dbscan"} <= set(res.timings)
+
+
+def test_levels_side_by_side_equal_one_at_a_time():
+    """Three levels (an [L, N, h] tensor) clustered on their own threads give each level's labels
+    alone, in level order, for every thread count and any kwargs passed through."""
+    v = torch.stack([blobs(400, seed, centers=6, dtype=torch.float32)[0] for seed in range(3)])
+    alone = [cluster_features(v[lv], eps=0.6, min_samples=4, rank_width=20).labels for lv in range(3)]
+    assert len({tuple(a) for a in alone}) == 3            # the levels differ: a mix-up would show
+    for threads in (1, 2, None):
+        res = cluster_levels(v, 0.6, 4, threads=threads, rank_width=20)
+        assert [r.labels.tolist() for r in res] == [a.tolist() for a in alone]
+    assert cluster_levels(v[:0], 0.6, 4) == []
 
 
 def test_dbscan_on_hand_made_graph():
