@@ -1,9 +1,16 @@
-"""Benchmark of the re-ID evaluation (:func:`himpc.metrics.evaluate_features`) at KGBD's size.
+"""Benchmark of the re-ID evaluation of a Hi-MPCh model at KGBD's size: three levels and MSMR.
 
-One KGBD split has ~15.7K probe and ~31.5K gallery clips, and a Hi-MPCh run evaluates four
-feature sets (three levels and MSMR) at every traced epoch, so this cost recurs in every run.
-Prints the seconds of one evaluation on one thread and on ``--threads`` threads (probe chunks
-spread over them), their ratio, and checks that both give the same numbers.
+One KGBD split has ~15.7K probe and ~31.5K gallery clips, and a run evaluates four feature sets
+(the three levels and their concatenation, MSMR) at every traced epoch, so this cost recurs in
+every run.  Prints, in one run, the seconds of
+
+* four :func:`~himpc.metrics.evaluate_features` calls on one thread (the evaluation before
+  2026-12-02),
+* the same four calls with the probe chunks spread over ``--threads`` threads,
+* one :func:`~himpc.metrics.evaluate_levels` pass on those threads (MSMR's distances summed from
+  the levels' squared distances: no 768-d float64 matmul),
+
+their ratios, and whether they give the same numbers.
 
     .venv/bin/python benchmarks/bench_eval.py [--probes 15700] [--gallery 31500] [--threads 2]
 """
@@ -16,7 +23,9 @@ import time
 import numpy as np
 import torch
 
-from himpc.metrics import evaluate_features
+from himpc.metrics import evaluate_features, evaluate_levels
+
+KEYS = ("R1", "R5", "R10", "mAP", "cmc")
 
 
 def main() -> None:
@@ -24,26 +33,44 @@ def main() -> None:
     ap.add_argument("--probes", type=int, default=15700)
     ap.add_argument("--gallery", type=int, default=31500)
     ap.add_argument("--dim", type=int, default=256)
+    ap.add_argument("--levels", type=int, default=3)
     ap.add_argument("--persons", type=int, default=164)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    centres = rng.standard_normal((args.persons, args.dim)).astype(np.float32)
     gid, pid = rng.integers(0, args.persons, args.gallery), rng.integers(0, args.persons, args.probes)
-    fg = centres[gid] + 2.0 * rng.standard_normal((args.gallery, args.dim)).astype(np.float32)
-    fp = centres[pid] + 2.0 * rng.standard_normal((args.probes, args.dim)).astype(np.float32)
-    print(f"P = {args.probes} probes x G = {args.gallery} gallery, {args.dim}-d, "
+
+    def features(ids: np.ndarray) -> np.ndarray:        # per person a centre per level, plus noise
+        centres = np.random.default_rng(1).standard_normal((args.levels, args.persons, args.dim))
+        return (centres[:, ids] + 3.5 * rng.standard_normal((args.levels, len(ids), args.dim))).astype(np.float32)
+
+    fg, fp = features(gid), features(pid)
+    print(f"P = {args.probes} probes x G = {args.gallery} gallery, {args.levels} levels of {args.dim}-d, "
           f"{torch.get_num_threads()} torch threads")
+
+    def separately(workers: int) -> list[dict]:
+        sets = [(fp[lv], fg[lv]) for lv in range(args.levels)]
+        sets.append((np.concatenate(list(fp), 1), np.concatenate(list(fg), 1)))
+        return [evaluate_features(p, g, pid, gid, workers=workers) for p, g in sets]
+
+    def together(workers: int) -> list[dict]:
+        levels, joint = evaluate_levels(fp, fg, pid, gid, workers=workers)
+        return levels + [joint]
+
+    runs = {"4 x evaluate_features, 1 thread": (separately, 1),
+            f"4 x evaluate_features, {args.threads} threads": (separately, args.threads),
+            f"evaluate_levels, {args.threads} threads": (together, args.threads)}
     seconds, results = {}, {}
-    for workers in (1, args.threads):
+    for name, (fn, workers) in runs.items():
         t = time.perf_counter()
-        results[workers] = evaluate_features(fp, fg, pid, gid, workers=workers)
-        seconds[workers] = time.perf_counter() - t
-        r = results[workers]
-        print(f"  {workers} worker(s): {seconds[workers]:6.2f} s   R1 {r['R1']:.3f}  mAP {r['mAP']:.3f}")
-    same = all(results[1][k] == results[args.threads][k] for k in ("R1", "R5", "R10", "mAP", "cmc"))
-    print(f"ratio 1 / {args.threads} workers: x{seconds[1] / seconds[args.threads]:.2f}; "
-          f"identical results: {same}")
+        results[name] = fn(workers)
+        seconds[name] = time.perf_counter() - t
+        msmr = results[name][-1]
+        print(f"  {name:34s} {seconds[name]:6.2f} s   MSMR R1 {msmr['R1']:.3f}  mAP {msmr['mAP']:.4f}")
+    base = next(iter(runs))
+    for name in list(runs)[1:]:
+        same = all(a[k] == b[k] for a, b in zip(results[base], results[name]) for k in KEYS)
+        print(f"{base} / {name}: x{seconds[base] / seconds[name]:.2f}; identical results: {same}")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from .clustering import cluster_levels
 from .config import Config
 from .data.protocols import ClipSet, ClipSplit
 from .hierarchy import build_hierarchy, flatten_levels
-from .metrics import evaluate_features
+from .metrics import evaluate_features, evaluate_levels
 from .model import HiMPCModel, Prototypes
 from .objective import batch_loss
 from .precision import autocast, effective_precision
@@ -90,15 +90,13 @@ def evaluate(model: HiMPCModel, split: ClipSplit, cfg: Config, device: torch.dev
     xp = level_inputs(split.probe, cfg.levels) if x_probe is None else x_probe
     fg, fp = encode(model, xg, device, cfg.level_feature), encode(model, xp, device, cfg.level_feature)
     gid, pid = split.gallery.person, split.probe.person
-    out: dict[str, Any] = {}
-    for lv, name in enumerate(cfg.levels):
-        out[LEVEL_LABEL[name]] = _metrics(evaluate_features(fp[lv].numpy(), fg[lv].numpy(), pid, gid))
-    if cfg.level_feature == "meta":
-        mg, mp = HiMPCModel.msmr(fg), HiMPCModel.msmr(fp)
-    else:   # MSMR is always built from the meta-representations V^l (Eq. 10)
+    levels, msmr = evaluate_levels(fp.numpy(), fg.numpy(), pid, gid)   # MSMR = the levels concatenated
+    out: dict[str, Any] = {LEVEL_LABEL[name]: _metrics(m) for name, m in zip(cfg.levels, levels)}
+    if cfg.level_feature != "meta":   # MSMR is always built from the meta-representations V^l (Eq. 10)
         mg = HiMPCModel.msmr(encode(model, xg, device, "meta"))
         mp = HiMPCModel.msmr(encode(model, xp, device, "meta"))
-    out["msmr"] = _metrics(evaluate_features(mp.numpy(), mg.numpy(), pid, gid))
+        msmr = evaluate_features(mp.numpy(), mg.numpy(), pid, gid)
+    out["msmr"] = _metrics(msmr)
     return out
 
 

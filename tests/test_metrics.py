@@ -5,7 +5,7 @@ import pytest
 from scipy.spatial.distance import cdist
 from sklearn.metrics import average_precision_score
 
-from himpc.metrics import _rank_and_ap, evaluate_features, evaluate_rank, pairwise_distance
+from himpc.metrics import _rank_and_ap, evaluate_features, evaluate_levels, evaluate_rank, pairwise_distance
 
 GALLERY = ["a", "b", "a", "c"]
 
@@ -121,6 +121,24 @@ def test_evaluate_features_chunked_equals_full(metric):
                                  chunk_size=6, workers=workers) == full
         assert evaluate_rank(dist, p_ids, g_ids, skip_unmatched=True, chunk_size=3, workers=workers) == full
     assert full["num_skipped"] == 7
+
+
+def test_evaluate_levels_equals_each_level_and_the_concatenation():
+    rng = np.random.default_rng(7)
+    lv_g = rng.integers(0, 3, size=(3, 70, 4)).astype(np.float32)     # ties within and across levels
+    lv_p = rng.integers(0, 3, size=(3, 45, 4)).astype(np.float32)
+    g_ids = rng.integers(0, 8, size=70)
+    p_ids = np.append(rng.choice(np.unique(g_ids), size=44), 99)
+    for workers in (1, 2):
+        levels, joint = evaluate_levels(lv_p, lv_g, p_ids, g_ids, skip_unmatched=True, chunk_size=6,
+                                        workers=workers)
+        for lv in range(3):
+            assert levels[lv] == evaluate_features(lv_p[lv], lv_g[lv], p_ids, g_ids, skip_unmatched=True)
+        concat = evaluate_features(np.concatenate(lv_p, 1), np.concatenate(lv_g, 1), p_ids, g_ids,
+                                   skip_unmatched=True)
+        assert joint == concat            # integer features: the two sums are exact, ties included
+    with pytest.raises(ValueError, match="probe / 70 gallery"):
+        evaluate_levels(lv_p[:, :40], lv_g, p_ids, g_ids)
 
 
 def test_non_finite_distances_raise():
