@@ -128,6 +128,13 @@ def _summarise(rank0: np.ndarray, ap: np.ndarray, ranks: Sequence[int], num_gall
     return out
 
 
+def _summarise_chunks(parts: Sequence[tuple[np.ndarray, np.ndarray]], ranks: Sequence[int], num_gallery: int,
+                      num_skipped: int) -> dict:
+    """:func:`_summarise` of the (ranks, APs) of consecutive probe chunks."""
+    return _summarise(np.concatenate([r for r, _ in parts]), np.concatenate([a for _, a in parts]), ranks,
+                      num_gallery, num_skipped)
+
+
 def evaluate_rank(distmat: np.ndarray, probe_ids: Sequence[Hashable], gallery_ids: Sequence[Hashable],
                   ranks: Sequence[int] = (1, 5, 10), skip_unmatched: bool = False,
                   chunk_size: int | None = None, workers: int | None = None) -> dict:
@@ -157,9 +164,7 @@ def evaluate_rank(distmat: np.ndarray, probe_ids: Sequence[Hashable], gallery_id
         return _rank_and_ap(distmat[rows], pc[rows, None] == gc[None, :])
 
     step = _chunk_rows(g, chunk_size)
-    parts = _map_chunks(chunk, len(idx), step, workers)
-    return _summarise(np.concatenate([r for r, _ in parts]), np.concatenate([a for _, a in parts]),
-                      ranks, g, p - len(idx))
+    return _summarise_chunks(_map_chunks(chunk, len(idx), step, workers), ranks, g, p - len(idx))
 
 
 def _as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -246,9 +251,7 @@ def evaluate_features(probe_feats: np.ndarray | torch.Tensor, gallery_feats: np.
         return _rank_and_ap(block, pc[s:s + step][k, None] == gc[None, :])
 
     step = _chunk_rows(g, chunk_size)
-    parts = _map_chunks(chunk, p, step, workers)
-    return _summarise(np.concatenate([r for r, _ in parts]), np.concatenate([a for _, a in parts]),
-                      ranks, g, int((~keep).sum()))
+    return _summarise_chunks(_map_chunks(chunk, p, step, workers), ranks, g, int((~keep).sum()))
 
 
 def evaluate_levels(probe_levels: np.ndarray | torch.Tensor, gallery_levels: np.ndarray | torch.Tensor,
@@ -291,6 +294,5 @@ def evaluate_levels(probe_levels: np.ndarray | torch.Tensor, gallery_levels: np.
 
     step = max(1, _chunk_rows(g, chunk_size) // (2 if chunk_size is None else 1))   # two [c, G] float64 blocks
     parts = _map_chunks(chunk, p, step, workers)
-    results = [_summarise(np.concatenate([pt[i][0] for pt in parts]), np.concatenate([pt[i][1] for pt in parts]),
-                          ranks, g, int((~keep).sum())) for i in range(L + 1)]
+    results = [_summarise_chunks([pt[i] for pt in parts], ranks, g, int((~keep).sum())) for i in range(L + 1)]
     return results[:L], results[L]
