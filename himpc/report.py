@@ -838,7 +838,7 @@ def overview_rows(roots: Sequence[str | Path]) -> list[dict]:
                 "split": cfg.get("split_seed"), "epochs": r.get("epochs"), "scope": _scope(cfg),
                 "R1": (r.get("metrics", {}).get("msmr") or {}).get("R1"),
                 "mAP": (r.get("metrics", {}).get("msmr") or {}).get("mAP"),
-                "device": env.get("gpu") or f"CPU, {env.get('cpu_threads', '?')} threads",
+                "device": env.get("gpu") or f"CPU ×{env.get('cpu_threads', '?')}",
                 "seconds": r.get("seconds_total"), "commit": env.get("git_commit", "unknown"),
                 "command": r.get("command", ""),
                 "precision": r.get("precision") or cfg.get("precision") or "fp32",
@@ -850,7 +850,7 @@ def overview_markdown(roots: Sequence[str | Path]) -> str:
     rows = overview_rows(roots)
     if not rows:
         return "_No result files found._"
-    head = ["run", "split", "epochs", "MSMR R1", "mAP", "precision", "time", "device", "commit"]
+    head = ["run", "split", "epochs", "MSMR R1", "mAP", "time", "ran on", "commit"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:                      # narrow enough for the page: the run folder says what ran
         run = r["result"].removesuffix("/result.json").rsplit("/split", 1)[0]
@@ -858,9 +858,10 @@ def overview_markdown(roots: Sequence[str | Path]) -> str:
             run += f" — {r['scope']}"
         secs = float(r["seconds"] or 0)
         took = f"{secs / 3600:.1f} h" if secs >= 5400 else f"{secs / 60:.0f} min" if secs >= 60 else f"{secs:.0f} s"
-        lines.append("| " + " | ".join(str(x) if x is not None else "—" for x in (
-            run, r["split"], r["epochs"], r["R1"], r["mAP"], r["precision"] if r["kind"] == "train" else "—",
-            took if r["seconds"] is not None else "—", r["device"], r["commit"][:8])) + " |")
+        ran_on = r["device"] + (f", {r['precision']}" if r["kind"] == "train" else "")
+        lines.append("| " + " | ".join("—" if x is None else str(x) for x in (
+            run, r["split"], r["epochs"], _fmt(r["R1"]), _fmt(r["mAP"]),
+            took if r["seconds"] is not None else "—", ran_on, r["commit"][:7])) + " |")
     total = sum(float(r["seconds"] or 0) for r in rows)
     lines.append("")
     lines.append(f"{len(rows)} result files, {total / 3600:.2f} hours of computation in all.")

@@ -378,8 +378,9 @@ def assemble(results: Path, book: Path = BOOK, roots: Optional[list[Path]] = Non
         roots.append(Path(results))
     lines = ["# Results overview", "",
              "Every `result.json` written by this project's code that the book found: what ran, on what "
-             "hardware, how long it took and with which commit. Rows marked SMOKE ran on a few persons and "
-             "are not comparable with the paper.", ""]
+             "hardware (CPU ×2: two threads) and in which precision, how long it took (the run's own "
+             "process: a resumed run counts the epochs after its checkpoint) and with which commit. Rows "
+             "marked SMOKE ran on a few persons and are not comparable with the paper.", ""]
     for root in roots:
         lines += [f"## `{Path(root).relative_to(ROOT) if Path(root).is_relative_to(ROOT) else root}`", "",
                   overview_markdown([root]), ""]

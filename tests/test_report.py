@@ -18,7 +18,8 @@ def _result(folder: Path, preset: str | None, split: int, r1: float, epochs: int
     res = {"kind": "baseline" if baseline else "train", "config": cfg.to_dict(), "epochs": epochs,
            "precision": cfg.precision,
            "metrics": {"msmr": {"R1": r1, "R5": r1 + 10, "R10": r1 + 20, "mAP": r1 / 10}},
-           "command": f"himpc train --preset {preset}", "seconds_total": 1.0}
+           "command": f"himpc train --preset {preset}", "seconds_total": 1.0,
+           "environment": {"cpu_threads": 2, "git_commit": "0123456789abcdef"}}
     if baseline:
         res["baseline"] = baseline
         res.pop("epochs")
@@ -280,9 +281,9 @@ def test_overview_lists_every_run_narrowly(tmp_path):
     _result(root / "e20" / "mpc-hsm", "mpc-hsm", 1, 49.5, epochs=20, precision="bf16")
     _result(root / "raw", None, 0, 45.0, baseline="raw")
     text = report.overview_markdown([root])
-    assert text.splitlines()[0] == "| run | split | epochs | MSMR R1 | mAP | precision | time | device | commit |"
-    assert "| e20/mpc-hsm | 1 | 20 | 49.5 | 4.95 | bf16 | 1 s |" in text
-    assert "| raw | 0 | — | 45.0 | 4.5 | — |" in text and "2 result files" in text
+    assert text.splitlines()[0] == "| run | split | epochs | MSMR R1 | mAP | time | ran on | commit |"
+    assert "| e20/mpc-hsm | 1 | 20 | 49.5 | 5.0 | 1 s | CPU ×2, bf16 |" in text   # one decimal, as the tables
+    assert "| raw | 0 | — | 45.0 | 4.5 | 1 s | CPU ×2 | 0123456 |" in text and "2 result files" in text
 
 
 def test_side_by_side_reads_every_variant_in_one_precision(tmp_path):
