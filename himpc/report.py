@@ -209,12 +209,18 @@ def config_matches(stored: Config, row: Config, scales: Sequence[Mapping[str, An
     return any(all(got.get(k) == sc.get(k, want[k]) for k in free) for sc in [{}, *scales])
 
 
-def _scope(cfg: Mapping[str, Any]) -> str:
+PAPER_GRID = {"hidden": (64, 128, 256, 512), "heads": (1, 4, 8, 16)}   # the sizes Tables 8-9 sweep
+
+
+def _scope(cfg: Mapping[str, Any], row: Optional[Mapping[str, Any]] = None) -> str:
+    """``"full data"``, or ``"SMOKE (...)"`` naming what a run cut: fewer persons or training clips,
+    or a model size (h, M) other than the ``row``'s it is reported for (without a row: a size
+    outside the grid the paper sweeps, Tables 8-9; a swept size is a full run of that size)."""
     cut = []
-    if cfg.get("hidden", 256) != 256:
-        cut.append(f"h {cfg['hidden']}")
-    if cfg.get("heads", 8) != 8:
-        cut.append(f"M {cfg['heads']}")
+    for key, symbol, default in (("hidden", "h", 256), ("heads", "M", 8)):
+        v = cfg.get(key, default)
+        if (v != row[key]) if row is not None else (v not in PAPER_GRID[key]):
+            cut.append(f"{symbol} {v}")
     if cfg.get("max_persons"):
         cut.append(f"first {cfg['max_persons']} persons")
     if cfg.get("max_train_clips"):
@@ -689,9 +695,11 @@ def measured_rows(ours: Mapping[str, Any], groups: Sequence[Measured], label: st
                   budget: Optional[Mapping[str, Any]] = None) -> list[dict]:
     """One row per matching group (or one row that says it is not measured, with the command)."""
     level = ours.get("level", "msmr")
+    want = row_config(ours, dataset=dataset)
+    size = {"hidden": want.hidden, "heads": want.heads}
     rows = [{"label": label, "source": "ours", "table": table_no, "level": level,
              **{k: m.value(level, k) for k in metrics}, "splits": m.splits,
-             "scope": m.scope, "epochs": m.epochs, "command": m.commands[0] if m.commands else "",
+             "scope": _scope(m.config, size), "epochs": m.epochs, "command": m.commands[0] if m.commands else "",
              "folder": str(Path(m.paths[0]).parent.parent), "notes": m.notes, "measured": m,
              "precision": m.precision}
             for m in matching_groups(ours, groups, dataset, scales)]

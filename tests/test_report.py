@@ -40,6 +40,20 @@ def test_scale_fields_match_only_named_scales():
     assert not report.config_matches(make_config("hi-mpch", heads=4), row)
 
 
+def test_smoke_means_cut_down_for_the_row_it_is_reported_for(tmp_path):
+    root = tmp_path / "results"
+    _result(root / "smoke", "hi-mpch", 0, 20.0, hidden=32, heads=4, max_persons=6)
+    scale = {"hidden": 32, "heads": 4, "max_persons": 6}
+    for table, label in ((8, "heads = 4"), (6, "+ Hi + MPC + HSM")):
+        row = next(r for r in report.comparison_rows(table, "KGBD", [root], ["R1"], scales=[scale])
+                   if r["label"] == label and r["source"] == "ours")
+        assert row["R1"]["mean"] == pytest.approx(20.0)
+        want = "SMOKE (h 32, first 6 persons)" if table == 8 else "SMOKE (h 32, M 4, first 6 persons)"
+        assert row["scope"] == want, table                # M = 4 is Table 8's own value, not a cut
+    assert report._scope({"hidden": 64, "heads": 16}) == "full data"      # the paper's grid
+    assert report._scope({"hidden": 32, "heads": 2}) == "SMOKE (h 32, M 2)"
+
+
 def test_group_key_separates_budget_and_selection():
     base = {"kind": "train", "config": make_config("hi-mpch", epochs=5).to_dict()}
     other_split = {"kind": "train", "config": make_config("hi-mpch", epochs=5, split_seed=3).to_dict()}
@@ -64,6 +78,7 @@ def test_comparison_rows_find_runs_by_config_anywhere(tmp_path):
     rows8 = report.comparison_rows(8, "KGBD", [root], ["R1"])
     m4 = [r for r in rows8 if r["label"] == "heads = 4" and r["source"] == "ours"]
     assert m4[0]["R1"]["mean"] == pytest.approx(30.0)
+    assert m4[0]["scope"] == "full data"            # a swept size is a full run of that size, not SMOKE
     m8 = [r for r in rows8 if r["label"] == "heads = 8" and r["source"] == "ours"]
     assert {r["epochs"] for r in m8} == {20, 5}                        # heads 8 is the default run
     rows6 = report.comparison_rows(6, "KGBD", [root], ["R1"])
