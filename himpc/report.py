@@ -846,7 +846,7 @@ def overview_rows(roots: Sequence[str | Path]) -> list[dict]:
                 "split": cfg.get("split_seed"), "epochs": r.get("epochs"), "scope": _scope(cfg),
                 "R1": (r.get("metrics", {}).get("msmr") or {}).get("R1"),
                 "mAP": (r.get("metrics", {}).get("msmr") or {}).get("mAP"),
-                "device": env.get("gpu") or f"CPU ×{env.get('cpu_threads', '?')}",
+                "device": env.get("gpu") or f"CPU\u00a0×{env.get('cpu_threads', '?')}",
                 "seconds": r.get("seconds_total"), "commit": env.get("git_commit", "unknown"),
                 "command": r.get("command", ""),
                 "precision": r.get("precision") or cfg.get("precision") or "fp32",

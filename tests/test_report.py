@@ -297,8 +297,8 @@ def test_overview_lists_every_run_narrowly(tmp_path):
     _result(root / "raw", None, 0, 45.0, baseline="raw")
     text = report.overview_markdown([root])
     assert text.splitlines()[0] == "| run | split | epochs | MSMR R1 | mAP | time | ran on | commit |"
-    assert "| e20/mpc-hsm | 1 | 20 | 49.5 | 5.0 | 1 s | CPU ×2, bf16 |" in text   # one decimal, as the tables
-    assert "| raw | 0 | — | 45.0 | 4.5 | 1 s | CPU ×2 | 0123456 |" in text and "2 result files" in text
+    assert "| e20/mpc-hsm | 1 | 20 | 49.5 | 5.0 | 1 s | CPU\u00a0×2, bf16 |" in text   # 1 decimal; device unbroken
+    assert "| raw | 0 | — | 45.0 | 4.5 | 1 s | CPU\u00a0×2 | 0123456 |" in text and "2 result files" in text
 
 
 def test_side_by_side_reads_every_variant_in_one_precision(tmp_path):
