@@ -90,9 +90,10 @@ def evaluate(model: HiMPCModel, split: ClipSplit, cfg: Config, device: torch.dev
     xp = level_inputs(split.probe, cfg.levels) if x_probe is None else x_probe
     fg, fp = encode(model, xg, device, cfg.level_feature), encode(model, xp, device, cfg.level_feature)
     gid, pid = split.gallery.person, split.probe.person
-    levels, msmr = evaluate_levels(fp.numpy(), fg.numpy(), pid, gid)   # MSMR = the levels concatenated
+    meta = cfg.level_feature == "meta"            # MSMR = the meta-representations V^l concatenated
+    levels, msmr = evaluate_levels(fp.numpy(), fg.numpy(), pid, gid, concatenated=meta)
     out: dict[str, Any] = {LEVEL_LABEL[name]: _metrics(m) for name, m in zip(cfg.levels, levels)}
-    if cfg.level_feature != "meta":   # MSMR is always built from the meta-representations V^l (Eq. 10)
+    if not meta:                      # MSMR is always built from the meta-representations V^l (Eq. 10)
         mg = HiMPCModel.msmr(encode(model, xg, device, "meta"))
         mp = HiMPCModel.msmr(encode(model, xp, device, "meta"))
         msmr = evaluate_features(mp.numpy(), mg.numpy(), pid, gid)

@@ -28,7 +28,7 @@ G ~ 32K gallery items never needs the whole [P, G] matrix in
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Hashable, Iterable, Sequence
+from typing import Any, Callable, Hashable, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -258,15 +258,15 @@ def evaluate_levels(probe_levels: np.ndarray | torch.Tensor, gallery_levels: np.
                     probe_ids: Sequence[Hashable], gallery_ids: Sequence[Hashable],
                     ranks: Sequence[int] = (1, 5, 10), skip_unmatched: bool = False,
                     chunk_size: int | None = None, dtype: np.dtype = np.float32,
-                    workers: int | None = None) -> tuple[list[dict], dict]:
+                    workers: int | None = None, concatenated: bool = True) -> tuple[list[dict], Optional[dict]]:
     """Euclidean :func:`evaluate_features` of every level [L, P, D] / [L, G, D] and of the levels
     concatenated ([P, L D], the MSMR of Eq. 10), in one pass.
 
     The concatenation's squared distance is the sum of the levels' (``|p - g|^2 = sum_l
     |p_l - g_l|^2``), so its [P, G] distances cost no matmul of their own (they equal those of
     the concatenated features up to float64 rounding, far below the ``dtype`` they are
-    rounded to).  Returns ``(per-level results, concatenation's result)``; each level's result
-    is exactly :func:`evaluate_features` of that level.
+    rounded to).  Returns ``(per-level results, concatenation's result)`` (None with
+    ``concatenated=False``); each level's result is exactly :func:`evaluate_features` of that level.
     """
     L, p = len(probe_levels), len(probe_ids)
     g = len(gallery_ids)
@@ -277,22 +277,24 @@ def evaluate_levels(probe_levels: np.ndarray | torch.Tensor, gallery_levels: np.
         raise ValueError(f"every level needs {p} probe / {g} gallery features (the ids' counts)")
     pc, gc = _encode_ids(probe_ids, gallery_ids)
     keep = _check_matches(pc, probe_ids, skip_unmatched)
-    empty = (np.zeros(0, np.int64), np.zeros(0))
+    empty, sets = (np.zeros(0, np.int64), np.zeros(0)), L + int(concatenated)
 
     def chunk(s: int) -> list[tuple[np.ndarray, np.ndarray]]:
         k = keep[s:s + step]
         if not k.any():
-            return [empty] * (L + 1)
+            return [empty] * sets
         match = pc[s:s + step][k, None] == gc[None, :]
         total, out = None, []
         for q, gf, g_sq in inputs:
             d2 = _distance_block(q[s:s + step][k], gf, g_sq, "sqeuclidean")
-            total = d2.clone() if total is None else total.add_(d2)
+            if concatenated:
+                total = d2.clone() if total is None else total.add_(d2)
             out.append(_rank_and_ap(d2.sqrt_().numpy().astype(dtype, copy=False), match))
-        out.append(_rank_and_ap(total.sqrt_().numpy().astype(dtype, copy=False), match))
+        if concatenated:
+            out.append(_rank_and_ap(total.sqrt_().numpy().astype(dtype, copy=False), match))
         return out
 
     step = max(1, _chunk_rows(g, chunk_size) // (2 if chunk_size is None else 1))   # two [c, G] float64 blocks
     parts = _map_chunks(chunk, p, step, workers)
-    results = [_summarise_chunks([pt[i] for pt in parts], ranks, g, int((~keep).sum())) for i in range(L + 1)]
-    return results[:L], results[L]
+    results = [_summarise_chunks([pt[i] for pt in parts], ranks, g, int((~keep).sum())) for i in range(sets)]
+    return results[:L], (results[L] if concatenated else None)

@@ -162,3 +162,29 @@ def test_history_records_label_agreement(tmp_path, dataset):
     agree = [h["label_agreement"] for h in res["history"]]
     assert agree[0] == {} and all(set(a) == {"J", "C", "L"} and all(-1 <= v <= 1 for v in a.values())
                                   for a in agree[1:])
+
+
+@pytest.mark.parametrize("level_feature", ["meta", "encoder"])
+def test_evaluate_reads_every_level_and_msmr(dataset, level_feature):
+    """One pass over the levels (MSMR from their summed squared distances) equals evaluating every
+    feature set on its own; with encoder features per level, MSMR still comes from V^l (Eq. 10)."""
+    from himpc.metrics import evaluate_features
+    from himpc.model import HiMPCModel
+    from himpc.splits import build_split
+
+    cfg = make_config("hi-mpch", dataset=dataset, level_feature=level_feature, **SMALL)
+    split = build_split(cfg, None)
+    torch.manual_seed(0)
+    model = engine.build_model(cfg, split.train)
+    dev = torch.device("cpu")
+    got = engine.evaluate(model, split, cfg, dev)
+    xg, xp = engine.level_inputs(split.gallery, cfg.levels), engine.level_inputs(split.probe, cfg.levels)
+    pid, gid = split.probe.person, split.gallery.person
+    fg, fp = engine.encode(model, xg, dev, level_feature), engine.encode(model, xp, dev, level_feature)
+    for lv, name in enumerate(cfg.levels):
+        want = evaluate_features(fp[lv].numpy(), fg[lv].numpy(), pid, gid)
+        assert got[engine.LEVEL_LABEL[name]] == {k: round(want[k], 3) for k in ("R1", "R5", "R10", "mAP")}
+    mg = HiMPCModel.msmr(engine.encode(model, xg, dev, "meta"))
+    mp = HiMPCModel.msmr(engine.encode(model, xp, dev, "meta"))
+    want = evaluate_features(mp.numpy(), mg.numpy(), pid, gid)
+    assert got["msmr"] == pytest.approx({k: round(want[k], 3) for k in ("R1", "R5", "R10", "mAP")}, abs=1e-3)

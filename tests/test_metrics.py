@@ -137,6 +137,7 @@ def test_evaluate_levels_equals_each_level_and_the_concatenation():
         concat = evaluate_features(np.concatenate(lv_p, 1), np.concatenate(lv_g, 1), p_ids, g_ids,
                                    skip_unmatched=True)
         assert joint == concat            # integer features: the two sums are exact, ties included
+    assert evaluate_levels(lv_p, lv_g, p_ids, g_ids, skip_unmatched=True, concatenated=False) == (levels, None)
     with pytest.raises(ValueError, match="probe / 70 gallery"):
         evaluate_levels(lv_p[:, :40], lv_g, p_ids, g_ids)
 
