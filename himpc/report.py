@@ -677,9 +677,10 @@ def measure_command(ours: Mapping[str, Any], splits: Sequence[int] = (0, 1, 2), 
 
 
 def matching_groups(ours: Mapping[str, Any], groups: Sequence[Measured], dataset: str = "KGBD",
-                    scales: Sequence[Mapping[str, Any]] = ()) -> list[Measured]:
-    """The measured groups whose kind and configuration are those of a paper row's ``ours`` entry."""
-    want = row_config(ours, dataset=dataset)
+                    scales: Sequence[Mapping[str, Any]] = (), want: Optional[Config] = None) -> list[Measured]:
+    """The measured groups whose kind and configuration are those of a paper row's ``ours`` entry
+    (``want``: that entry's configuration, when the caller has built it already)."""
+    want = want or row_config(ours, dataset=dataset)
     kind = "baseline" if "baseline" in ours else "train"
     out = []
     for m in groups:
@@ -702,7 +703,7 @@ def measured_rows(ours: Mapping[str, Any], groups: Sequence[Measured], label: st
              "scope": _scope(m.config, size), "epochs": m.epochs, "command": m.commands[0] if m.commands else "",
              "folder": str(Path(m.paths[0]).parent.parent), "notes": m.notes, "measured": m,
              "precision": m.precision}
-            for m in matching_groups(ours, groups, dataset, scales)]
+            for m in matching_groups(ours, groups, dataset, scales, want)]
     rows.sort(key=lambda r: (r["scope"] != "full data", -len(r["splits"]), -(r["epochs"] or 0),
                              r["precision"] != "fp32"))
     if not rows:
