@@ -15,8 +15,9 @@
 # Hi-MPC), then split 0 of the training variants and of every sweep, then their other splits.
 # Precision: the config default, bf16 since 2026-12-01 (KGBD split 0 at 20 epochs trained to the fp32
 # numbers, README "Compute"); runs finished before in fp32 are reused, not rerun, and stay fp32 rows.
-# One Hi-MPCh epoch takes ~50 s in bf16 on this 2-core AVX512-BF16 CPU (~95 s in fp32; DPC and
-# MPC much less); on a GPU seconds.
+# One Hi-MPCh epoch takes ~50 s in bf16 on a 2-core AVX512-BF16 CPU (~95 s in fp32; DPC and
+# MPC much less); on a 2-core AVX2 CPU without bf16 (runs fall back to fp32) ~4.5 min at F = 4
+# (47.5K training clips); on a GPU seconds.
 # models: the 40-epoch headline again in bf16 on splits 0, 1, 2 (-> results/kgbd/e40/hi-mpch-bf16), whose
 #   model files the post-hoc evaluations (re-ranking, walk level) read on every split.
 # budget@0: Hi-MPCh for 80 epochs on split 0 (-> results/kgbd/e80), the budget curve past the headline.
@@ -79,6 +80,14 @@ for st in $STAGES; do
       # the machine that trained them, and the post-hoc rows (re-ranking, walk level) average one precision.
       # Its own rows ("..., bf16"), never averaged with the fp32 headline; to ship a model as a reference
       # file: himpc export results/kgbd/e40/hi-mpch-bf16/split1 --out models/kgbd-hi-mpch-bf16-split1.safetensors
+      # Where bf16 is emulated (an AVX2 CPU) a run falls back to fp32 (himpc/precision.py), which would
+      # put fp32 runs in the bf16 folder: the stage waits for a machine that multiplies bf16 natively.
+      used=$(.venv/bin/python -c "import torch; from himpc.precision import effective_precision as e
+print(e('bf16', torch.device('cuda' if torch.cuda.is_available() else 'cpu')))" 2>/dev/null)
+      if [ "$used" != bf16 ]; then
+        echo "SKIPPED models: no native bf16 on this machine (AVX512-BF16, AMX or a CUDA GPU); rerun the stage there"
+        continue
+      fi
       train_at "$EPOCHS" "$OUT/hi-mpch-bf16" --preset hi-mpch --set precision=bf16 --splits "$sp"
       for s in ${sp//,/ }; do
         f=$OUT/hi-mpch-bf16/split$s
