@@ -28,11 +28,14 @@ def git_commit() -> str:
 
 
 def environment() -> dict:
+    """Code version, libraries and machine; ``cpu_capability`` is the vector ISA torch's CPU kernels use
+    (``AVX512``, ``AVX2``, ...): CPUs of one core count differ several-fold in speed by it."""
     cuda = torch.cuda.is_available()
     return {
         "git_commit": git_commit(), "python": sys.version.split()[0], "torch": torch.__version__,
         "numpy": np.__version__, "platform": platform.platform(), "processor": platform.machine(),
-        "cpu_threads": torch.get_num_threads(), "cuda": cuda,
+        "cpu_threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cuda": cuda,
         "gpu": torch.cuda.get_device_name(0) if cuda else None, "run_on": worker_context(),
     }
 

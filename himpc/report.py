@@ -847,10 +847,11 @@ def overview_rows(roots: Sequence[str | Path]) -> list[dict]:
                 "split": cfg.get("split_seed"), "epochs": r.get("epochs"), "scope": _scope(cfg),
                 "R1": (r.get("metrics", {}).get("msmr") or {}).get("R1"),
                 "mAP": (r.get("metrics", {}).get("msmr") or {}).get("mAP"),
-                "device": env.get("gpu") or f"CPU\u00a0×{env.get('cpu_threads', '?')}",
+                "device": env.get("gpu") or f"CPU\u00a0×{env.get('cpu_threads', '?')} {env.get('cpu_capability', '')}".rstrip(),
                 "seconds": r.get("seconds_total"), "commit": env.get("git_commit", "unknown"),
                 "command": r.get("command", ""),
                 "precision": r.get("precision") or cfg.get("precision") or "fp32",
+                "asked_precision": cfg.get("precision") or "fp32",
             })
     return rows
 
@@ -867,7 +868,9 @@ def overview_markdown(roots: Sequence[str | Path]) -> str:
             run += f" — {r['scope']}"
         secs = float(r["seconds"] or 0)
         took = f"{secs / 3600:.1f} h" if secs >= 5400 else f"{secs / 60:.0f} min" if secs >= 60 else f"{secs:.0f} s"
-        ran_on = r["device"] + (f", {r['precision']}" if r["kind"] == "train" else "")
+        ran_on = r["device"]
+        if r["kind"] == "train":      # a bf16 run on a device without native bf16 fell back to fp32
+            ran_on += f", {r['precision']}" + (" (bf16 emulated there)" if r["precision"] != r["asked_precision"] else "")
         lines.append("| " + " | ".join("—" if x is None else str(x) for x in (
             run, r["split"], r["epochs"], _fmt(r["R1"]), _fmt(r["mAP"]),
             took if r["seconds"] is not None else "—", ran_on, r["commit"][:7])) + " |")

@@ -295,10 +295,16 @@ def test_overview_lists_every_run_narrowly(tmp_path):
     root = tmp_path / "results"
     _result(root / "e20" / "mpc-hsm", "mpc-hsm", 1, 49.5, epochs=20, precision="bf16")
     _result(root / "raw", None, 0, 45.0, baseline="raw")
+    _result(root / "e20" / "avx2", "hi-mpch", 0, 50.0, epochs=20, precision="bf16")
+    f = root / "e20" / "avx2" / "split0" / "result.json"    # asked bf16, ran fp32 on an AVX2 CPU
+    res = json.loads(f.read_text())
+    res["precision"], res["environment"]["cpu_capability"] = "fp32", "AVX2"
+    f.write_text(json.dumps(res))
     text = report.overview_markdown([root])
     assert text.splitlines()[0] == "| run | split | epochs | MSMR R1 | mAP | time | ran on | commit |"
     assert "| e20/mpc-hsm | 1 | 20 | 49.5 | 5.0 | 1 s | CPU\u00a0×2, bf16 |" in text   # 1 decimal; device unbroken
-    assert "| raw | 0 | — | 45.0 | 4.5 | 1 s | CPU\u00a0×2 | 0123456 |" in text and "2 result files" in text
+    assert "| raw | 0 | — | 45.0 | 4.5 | 1 s | CPU\u00a0×2 | 0123456 |" in text and "3 result files" in text
+    assert "| e20/avx2 | 0 | 20 | 50.0 | 5.0 | 1 s | CPU\u00a0×2 AVX2, fp32 (bf16 emulated there) |" in text
 
 
 def test_side_by_side_reads_every_variant_in_one_precision(tmp_path):
