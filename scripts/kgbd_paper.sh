@@ -82,9 +82,9 @@ for st in $STAGES; do
       # file: himpc export results/kgbd/e40/hi-mpch-bf16/split1 --out models/kgbd-hi-mpch-bf16-split1.safetensors
       # Where bf16 is emulated (an AVX2 CPU) a run falls back to fp32 (himpc/precision.py), which would
       # put fp32 runs in the bf16 folder: the stage waits for a machine that multiplies bf16 natively.
-      used=$(.venv/bin/python -c "import torch; from himpc.precision import effective_precision as e
-print(e('bf16', torch.device('cuda' if torch.cuda.is_available() else 'cpu')))" 2>/dev/null)
-      if [ "$used" != bf16 ]; then
+      native=$(.venv/bin/python -c "import torch; from himpc.precision import native_bf16
+print(native_bf16(torch.device('cuda' if torch.cuda.is_available() else 'cpu')))" 2>/dev/null)
+      if [ "$native" != True ]; then
         echo "SKIPPED models: no native bf16 on this machine (AVX512-BF16, AMX or a CUDA GPU); rerun the stage there"
         continue
       fi
