@@ -223,6 +223,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from .results import write_json
         out["beyond_protocol"] = beyond_protocol(run)
         out.update(kind="posthoc", config=run.cfg.to_dict(), environment=environment(),
+                   precision=(run.result or {}).get("precision") or run.cfg.precision,   # the training's
                    command=_command_line(),
                    split={k: v for k, v in run.split.info.items() if k != "walk_names"})
         if args.out:

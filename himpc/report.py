@@ -565,7 +565,9 @@ def posthoc_rows(roots: Sequence[str | Path], metrics: Sequence[str]) -> list[di
                      **vals, "splits": splits,
                      "scope": "full data", "epochs": epoch, "command": items[0][1].get("command", ""),
                      "folder": str(items[0][0].parent), "notes": [],
-                     "series": f"ours ({epoch} epochs, {where}, centred on {root}, no training)"})
+                     "precision": cfg.precision,     # the trained model's; the evaluation is fp32
+                     "series": f"ours ({epoch} epochs, {where}{', bf16' if cfg.precision == 'bf16' else ''}, "
+                               f"centred on {root}, no training)"})
     return sorted(rows, key=lambda r: (-(r["epochs"] or 0), r["series"], r["label"]))
 
 

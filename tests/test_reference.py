@@ -4,6 +4,7 @@ their result.json numbers."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,9 @@ def test_bad_files_are_refused_with_their_name(small_run, tmp_path):
 def test_committed_reference_models_reproduce_their_numbers(model, kgbd_root):
     if model == "<none committed>":
         pytest.skip("no reference model in models/")
+    if "-split0" not in model and not os.environ.get("HIMPC_ALL_MODELS"):   # one per precision by default
+        pytest.skip("the split-0 models stand for their export; HIMPC_ALL_MODELS=1 re-evaluates every "
+                    "committed model (~1 min each on a 2-core CPU)")
     out = subprocess.run([sys.executable, "-m", "himpc.cli", "eval", "--model", str(MODELS / model),
                           "--data", kgbd_root], capture_output=True, text=True, check=True).stdout
     res = json.loads(out[out.index("{"):])

@@ -161,6 +161,22 @@ def test_beyond_rows_variants_at_the_budget_and_posthoc_means(tmp_path):
     assert len(table.rows) == len(rows) == 4 + 3
 
 
+def test_posthoc_rows_keep_a_bf16_model_apart(tmp_path):
+    """Evaluations of a bf16-trained model are their own row, labelled bf16, never averaged with fp32's."""
+    from himpc.posthoc import EVALUATIONS
+    (tmp_path / "beyond").mkdir()
+    for name, prec, s, v in [("a", "fp32", 0, 4.0), ("b", "bf16", 0, 6.0), ("c", "bf16", 1, 8.0)]:
+        cfg = make_config("hi-mpch", split_seed=s, epochs=40, precision=prec)
+        out = {"kind": "posthoc", "epoch": 40, "config": cfg.to_dict(), "precision": prec,
+               "beyond_protocol": {EVALUATIONS["rerank"]: {"metrics": {"R1": 10 * v, "mAP": v}}}}
+        (tmp_path / "beyond" / f"{name}.json").write_text(json.dumps(out))
+    rows = {r["series"].split(",")[1].strip() + "/" + str(r.get("precision")): r
+            for r in report.posthoc_rows([tmp_path], ["R1", "mAP"])}
+    assert set(rows) == {"split 0/fp32", "2 splits/bf16"}
+    assert "bf16" in rows["2 splits/bf16"]["series"] and "bf16" not in rows["split 0/fp32"]["series"]
+    assert rows["2 splits/bf16"]["mAP"]["mean"] == 7.0 and rows["split 0/fp32"]["mAP"]["mean"] == 4.0
+
+
 def test_beyond_rows_two_budgets_and_a_variant_on_fewer_splits(tmp_path):
     """The headline budget shows Hi-MPCh (and its stopping rule); variants sit beside Hi-MPCh at the
     ablation budget, compared on the splits they were measured on."""
