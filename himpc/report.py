@@ -407,8 +407,8 @@ def beyond_rows(roots: Sequence[str | Path], metrics: Sequence[str], budget: Opt
         epochs = (bud or {}).get("epochs")
         at_budget = [r for r in found if r["splits"] and r["epochs"] == epochs and r["scope"] == "full data"]
         rows.extend(at_budget or found[:1])
-        if stop:
-            rows.extend(filter(None, (f(r, metrics) for r in at_budget for f in (stopping_row, selected_on_test_row))))
+        if stop:      # on the headline's runs only (the first row: fp32 before a bf16 rerun of the same splits)
+            rows.extend(filter(None, (f(r, metrics) for r in at_budget[:1] for f in (stopping_row, selected_on_test_row))))
 
     paper = next(iter(BEYOND))
     own_headline = bool(headline) and headline.get("epochs") != (budget or {}).get("epochs")

@@ -203,7 +203,13 @@ def test_stopping_rule_row_reads_the_trace_at_the_chosen_epoch(tmp_path):
                            "test": {"msmr": {"R1": 40.0 + e + s, "R5": 0, "R10": 0, "mAP": 4.0}} if e % 2 else None}
                           for e, a in enumerate(agree)]
         f.write_text(json.dumps(res))
+        if s == 0:      # a bf16 rerun of split 0: its own Hi-MPCh row, but the rule reads the headline's runs only
+            res["precision"] = res["config"]["precision"] = "bf16"
+            (tmp_path / "bf16" / "split0").mkdir(parents=True)
+            (tmp_path / "bf16" / "split0" / "result.json").write_text(json.dumps(res))
     rows = report.beyond_rows([tmp_path], ["R1", "mAP"], budget={"epochs": 4})
+    assert [r["series"] for r in rows if r["label"] == "Hi-MPCh (the paper's method)"] == \
+        ["ours (4 epochs, 2 splits)", "ours (4 epochs, split 0, bf16)"]
     (stop,) = [r for r in rows if r["label"] == report.STOPPED]
     assert stop["stopped_at"] == [2, 4] and stop["R1"]["mean"] == (41.0 + 44.0) / 2
     assert "epochs chosen: 2, 4 (rule not met: last)" in stop["series"]
