@@ -16,8 +16,9 @@
 # Precision: the config default, bf16 since 2026-12-01 (KGBD split 0 at 20 epochs trained to the fp32
 # numbers, README "Compute"); runs finished before in fp32 are reused, not rerun, and stay fp32 rows.
 # One Hi-MPCh epoch takes ~50 s in bf16 on a 2-core AVX512-BF16 CPU (~95 s in fp32; DPC and
-# MPC much less), ~31 s on a 2-core Xeon with AMX-BF16 (a 40-epoch run ~25 min); on a 2-core AVX2 CPU without bf16 (runs fall back to fp32) ~4.5 min at F = 4
-# (47.5K training clips); on a GPU seconds.
+# MPC much less), ~31 s on a 2-core Xeon with AMX-BF16 (a 40-epoch run ~25 min); on a 2-core
+# AVX2 CPU without bf16 (runs fall back to fp32) ~4.5 min at F = 4 (47.5K training clips); on a GPU
+# seconds.
 # models: the 40-epoch headline again in bf16 on splits 0, 1, 2 (-> results/kgbd/e40/hi-mpch-bf16), whose
 #   model files the post-hoc evaluations (re-ranking, walk level) read on every split.
 # budget@0: Hi-MPCh for 80 epochs on split 0 (-> results/kgbd/e80), the budget curve past the headline.
