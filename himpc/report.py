@@ -566,7 +566,7 @@ def posthoc_rows(roots: Sequence[str | Path], metrics: Sequence[str]) -> list[di
                      "scope": "full data", "epochs": epoch, "command": items[0][1].get("command", ""),
                      "folder": str(items[0][0].parent), "notes": [],
                      "precision": cfg.precision,     # the trained model's; the evaluation is fp32
-                     "series": f"ours ({epoch} epochs, {where}{', bf16' if cfg.precision == 'bf16' else ''}, "
+                     "series": f"ours ({epoch} epochs, {where}{precision_suffix(cfg.precision)}, "
                                f"centred on {root}, no training)"})
     return sorted(rows, key=lambda r: (-(r["epochs"] or 0), r["series"], r["label"]))
 
@@ -662,8 +662,12 @@ def series_name(row: Mapping[str, Any]) -> str:
     where = f"{n} splits" if n > 1 else f"split {row['splits'][0]}"
     ep = f"{row['epochs']} epochs, " if row.get("epochs") else ""
     smoke = ", " + row["scope"] if row.get("scope") and row["scope"] != "full data" else ""
-    bf16 = ", bf16" if row.get("precision") == "bf16" else ""
-    return f"ours ({ep}{where}{bf16}{smoke})"
+    return f"ours ({ep}{where}{precision_suffix(row.get('precision'))}{smoke})"
+
+
+def precision_suffix(precision: Optional[str]) -> str:
+    """What a series name adds for a bf16 run (its own row, never averaged with fp32); nothing for fp32."""
+    return ", bf16" if precision == "bf16" else ""
 
 
 def measure_command(ours: Mapping[str, Any], splits: Sequence[int] = (0, 1, 2), epochs: int = 40,
