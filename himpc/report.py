@@ -514,7 +514,7 @@ def _row_at_picked_epochs(row: Mapping[str, Any], metrics: Sequence[str], label:
     else:
         chosen = ", ".join(f"{p['epoch']}" + ("" if p["triggered"] else " (rule not met: last)") for _, p in picks)
     splits = [s for s, _ in picks]
-    where = f"{len(splits)} splits" if len(splits) > 1 else f"split {splits[0]}"
+    where = splits_phrase(splits)
     return {"label": label, "source": "ours", "table": "beyond", **vals, "splits": splits, "scope": "full data",
             "epochs": row["epochs"], "command": row.get("command", ""), "folder": row.get("folder", ""),
             "notes": [], "stopped_at": [p["epoch"] for _, p in picks], "triggered": [p["triggered"] for _, p in picks],
@@ -560,7 +560,7 @@ def posthoc_rows(roots: Sequence[str | Path], metrics: Sequence[str]) -> list[di
         cfg = result_config(items[0][1])
         root = resolved_root(cfg.dataset, cfg.root_joint)
         vals = {m: _spread([e["metrics"][m] for _, _, e in items]) for m in metrics}
-        where = f"{len(splits)} splits" if len(splits) > 1 else f"split {splits[0]}"
+        where = splits_phrase(splits)
         rows.append({"label": name, "evaluation": key_of.get(name, name), "source": "ours", "table": "beyond",
                      **vals, "splits": splits,
                      "scope": "full data", "epochs": epoch, "command": items[0][1].get("command", ""),
@@ -658,11 +658,15 @@ def series_name(row: Mapping[str, Any]) -> str:
         return "paper (quoted)"
     if not row.get("splits"):
         return "ours (" + NOT_MEASURED + ")"
-    n = len(row["splits"])
-    where = f"{n} splits" if n > 1 else f"split {row['splits'][0]}"
+    where = splits_phrase(row["splits"])
     ep = f"{row['epochs']} epochs, " if row.get("epochs") else ""
     smoke = ", " + row["scope"] if row.get("scope") and row["scope"] != "full data" else ""
     return f"ours ({ep}{where}{precision_suffix(row.get('precision'))}{smoke})"
+
+
+def splits_phrase(splits: Sequence[int]) -> str:
+    """How a series name says where it was measured: "3 splits", or "split 0" for one."""
+    return f"{len(splits)} splits" if len(splits) > 1 else f"split {splits[0]}"
 
 
 def precision_suffix(precision: Optional[str]) -> str:
