@@ -496,6 +496,47 @@ def budget_sentence(curves: Mapping[str, Sequence[tuple[int, float, float]]], pa
     return txt
 
 
+def past_budget_curves(rows: Sequence[Mapping[str, Any]], label: str,
+                       epochs: int) -> dict[str, list[tuple[int, float, float]]]:
+    """The probe/gallery traces of the full-data runs of ``label`` trained past the budget ``epochs``
+    (the budget curve's continuation, e.g. the ``budget@0`` stage of ``scripts/kgbd_paper.sh``),
+    ``{"split s, E epochs": [(epoch, R1, mAP), ...]}``, each run on its own (no mean)."""
+    out: dict[str, list[tuple[int, float, float]]] = {}
+    for r in rows:
+        if (r["label"] == label and r["source"] == "ours" and r.get("measured") and r.get("scope") == "full data"
+                and (r.get("epochs") or 0) > epochs):
+            for name, trace in budget_curve(r).items():
+                if name != "mean over splits":
+                    out[f"{name}, {r['epochs']} epochs{precision_suffix(r['measured'].precision)}"] = trace
+    return out
+
+
+def past_budget_sentence(curves: Mapping[str, Sequence[tuple[int, float, float]]], epochs: int,
+                         paper: Mapping[str, float]) -> str:
+    """What each run past the budget says: its trace at the budget ``epochs`` and at its end, and the
+    quoted numbers it reaches or not (a record; nothing is selected on it)."""
+    out = []
+    for name, trace in curves.items():
+        at = {e: (r1, m) for e, r1, m in trace}
+        end = trace[-1] if trace else None
+        if epochs not in at or end is None or end[0] <= epochs:
+            continue
+        (r1, m), peak = at[epochs], max(trace, key=lambda p: p[1])
+        txt = (f"Trained past the budget ({name}, that budget also fixed before the run): from epoch {epochs} "
+               f"to {end[0]} Rank-1 {r1:.1f} → {end[1]:.1f} and mAP {m:.1f} → {end[2]:.1f}")
+        if peak[0] != end[0]:
+            txt += f" (the trace's best Rank-1, {peak[1]:.1f}, at epoch {peak[0]}: a record, not a selection)"
+        gaps = [(k, paper[k] - v) for k, v in (("R1", end[1]), ("mAP", end[2])) if k in paper]
+        reached = [k for k, g in gaps if g <= 0]
+        below = [f"{k} (by {g:.1f})" for k, g in gaps if g > 0]
+        parts = ([f"reaches the quoted {' and '.join(reached)}"] if reached else []) + \
+                ([f"stays below the quoted {' and '.join(below)}"] if below else [])
+        if parts:
+            txt += f"; at epoch {end[0]} it " + " and ".join(parts)
+        out.append(txt + ".")
+    return " ".join(out)
+
+
 def _row_at_picked_epochs(row: Mapping[str, Any], metrics: Sequence[str], label: str,
                           pick: Callable[[list], Optional[dict]], how: str) -> Optional[dict]:
     """The runs of a measured row read off their probe/gallery trace at the epoch ``pick`` chooses in

@@ -362,6 +362,28 @@ def test_budget_curve_means_the_epochs_every_split_traced_and_says_the_gap(tmp_p
     assert "still R1 0.5 and mAP 4.3 higher" in txt
 
 
+def test_a_run_past_the_budget_continues_the_curve_and_says_where_it_ends(tmp_path):
+    for folder, epochs, splits in (("e4", 4, (0, 1)), ("e8", 8, (0,))):
+        for s in splits:
+            _result(tmp_path / folder, "hi-mpch", s, 50.0, epochs=epochs)
+            f = tmp_path / folder / f"split{s}" / "result.json"
+            res = json.loads(f.read_text())
+            r1 = (40, 45, 50, 48, 52, 55, 58, 57)[:epochs]          # peaks at epoch 7, then 57 at 8
+            res["history"] = [{"epoch": e, "test": {"msmr": {"R1": float(r1[e]), "mAP": 4.0 + e}}} for e in range(epochs)]
+            f.write_text(json.dumps(res))
+    rows = report.comparison_rows(3, "KGBD", [tmp_path], ["R1", "mAP"])
+    curves = report.past_budget_curves(rows, "Hi-MPCh", 4)
+    assert list(curves) == ["split 0, 8 epochs"] and [e for e, _, _ in curves["split 0, 8 epochs"]] == list(range(1, 9))
+    assert report.past_budget_curves(rows, "Hi-MPCh", 8) == {}
+    txt = report.past_budget_sentence(curves, 4, {"R1": 56.9, "mAP": 10.2})
+    assert "from epoch 4 to 8 Rank-1 48.0 → 57.0 and mAP 7.0 → 11.0" in txt
+    assert "best Rank-1, 58.0, at epoch 7" in txt
+    assert "at epoch 8 it reaches the quoted R1 and mAP." in txt
+    assert "it reaches the quoted R1 and stays below the quoted mAP (by 1.0)" in \
+        report.past_budget_sentence(curves, 4, {"R1": 56.9, "mAP": 12.0})
+    assert report.past_budget_sentence(curves, 10, {"R1": 56.9}) == ""    # never traced at that budget
+
+
 def test_trace_figure_draws_the_quoted_level_on_both_panels():
     from himpc import viz
     fig = viz.trace_figure({"split 0": [(5, 40.0, 4.0), (10, 45.0, 5.0)]}, reference={"R1": 56.9, "mAP": 10.2})
