@@ -145,7 +145,10 @@ def test_interrupted_rerun_picks_up_where_it_stopped(tmp_path):
     # 8 jobs: under load the few after the first must not all finish before the Ctrl-C lands
     cmd = [sys.executable, "-m", "himpc.cli", "rerun", "--profile", str(grid), "--results", str(tmp_path / "r"),
            "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # a shell's background job (`nohup pytest ... &`) starts with SIGINT ignored, and Python keeps an
+    # ignored SIGINT: the child gets the default back, as a user's terminal gives it
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     records = tmp_path / "r" / "notebooks" / "01_skeletons_hierarchy"
     deadline = time.time() + 180
     while not list(records.glob("*/record.json")):
