@@ -76,3 +76,20 @@ def test_hsm_page_shows_the_reference_model(default_book, browser):
     maps = next(f["heatmaps"] for f in rep["figs"] if len(f["heatmaps"]) == 3)
     assert all(len(h["y"]) == 8 + 1 for h in maps), "expected 8 heads and their mean on every level"
     assert "Reference model" in rep["text"] and "kgbd-hi-mpch-split0" in rep["text"]
+
+
+def test_budget_figure_draws_the_headline_traces_and_every_longer_run(default_book, browser):
+    from himpc import report
+    rows = report.comparison_rows(3, "KGBD", [ROOT / "results" / "kgbd"], ["R1", "R5", "R10", "mAP"])
+    longer = report.past_budget_curves(rows, "Hi-MPCh", 40)       # the committed runs past the budget
+    assert longer, "results/kgbd has a Hi-MPCh run past the 40-epoch budget (results/kgbd/e80)"
+    browser.get((default_book / "notebooks/05_main_results.html").as_uri())
+    js = ("const g = Array.from(document.querySelectorAll('.plotly-graph-div')).find(d => d.layout && d.layout.title"
+          " && String(d.layout.title.text || d.layout.title).includes('probe/gallery trace'));"
+          "return g ? g.data.filter(t => t.xaxis !== 'x2' && t.type === 'scatter').map(t => [t.name, t.x]) : null;")
+    traces = _wait(browser, f"return (function() {{ {js} }})()")
+    drawn = {name: list(x) for name, x in traces}
+    assert {"split 0", "split 1", "split 2", "mean over splits"} <= set(drawn), drawn.keys()
+    for name, trace in longer.items():
+        assert drawn.get(name) == [e for e, _, _ in trace], f"{name}: not drawn with its traced epochs"
+    assert "Trained past the budget" in page_report(browser)["text"]
