@@ -475,6 +475,12 @@ def budget_curve(row: Mapping[str, Any]) -> dict[str, list[tuple[int, float, flo
     return curves
 
 
+def _gaps_to_quoted(point: tuple[int, float, float], paper: Mapping[str, float]) -> list[tuple[str, float]]:
+    """``[(metric, quoted - measured), ...]`` for the R1 and mAP of a trace point ``(epoch, R1, mAP)``
+    that the paper quotes."""
+    return [(m, paper[m] - v) for m, v in (("R1", point[1]), ("mAP", point[2])) if m in paper]
+
+
 def budget_sentence(curves: Mapping[str, Sequence[tuple[int, float, float]]], paper: Mapping[str, float],
                     last: int = 10) -> str:
     """What the budget curve says: the mean trace's gain over its last ``last`` epochs and the gap
@@ -490,7 +496,7 @@ def budget_sentence(curves: Mapping[str, Sequence[tuple[int, float, float]]], pa
     verb = "still gains" if d_r1 > 0 and d_map > 0 else "changes by"
     txt = (f"From epoch {start[0]} to {end[0]} the {'mean ' if 'mean over splits' in curves else ''}trace {verb} "
            f"{d_r1:+.1f} Rank-1 and {d_map:+.1f} mAP (a record of the fixed-budget runs, nothing selected on it).")
-    gaps = [f"{m} {paper[m] - v:.1f}" for m, v in (("R1", end[1]), ("mAP", end[2])) if m in paper]
+    gaps = [f"{m} {g:.1f}" for m, g in _gaps_to_quoted(end, paper)]
     if gaps:
         txt += f" At epoch {end[0]} the quoted numbers (best test epoch) are still {' and '.join(gaps)} higher."
     return txt
@@ -526,7 +532,7 @@ def past_budget_sentence(curves: Mapping[str, Sequence[tuple[int, float, float]]
                f"to {end[0]} Rank-1 {r1:.1f} → {end[1]:.1f} and mAP {m:.1f} → {end[2]:.1f}")
         if round(peak[1], 1) > round(end[1], 1):          # a peak before the end that the digits show
             txt += f" (the trace's best Rank-1, {peak[1]:.1f}, at epoch {peak[0]}: a record, not a selection)"
-        gaps = [(k, paper[k] - v) for k, v in (("R1", end[1]), ("mAP", end[2])) if k in paper]
+        gaps = _gaps_to_quoted(end, paper)
         reached = [k for k, g in gaps if g <= 0]
         below = [f"{k} (by {g:.1f})" for k, g in gaps if g > 0]
         parts = ([f"reaches the quoted {' and '.join(reached)}"] if reached else []) + \
