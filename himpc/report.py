@@ -502,15 +502,20 @@ def budget_sentence(curves: Mapping[str, Sequence[tuple[int, float, float]]], pa
     return txt
 
 
+def full_data_runs(rows: Sequence[Mapping[str, Any]], label: str) -> list[Mapping[str, Any]]:
+    """The rows of ``label`` measured here on the full data (any budget, splits, precision)."""
+    return [r for r in rows if r["label"] == label and r["source"] == "ours" and r.get("measured")
+            and r.get("scope") == "full data"]
+
+
 def past_budget_curves(rows: Sequence[Mapping[str, Any]], label: str,
                        epochs: int) -> dict[str, list[tuple[int, float, float]]]:
     """The probe/gallery traces of the full-data runs of ``label`` trained past the budget ``epochs``
     (the budget curve's continuation, e.g. the ``budget@0`` stage of ``scripts/kgbd_paper.sh``),
     ``{"split s, E epochs": [(epoch, R1, mAP), ...]}``, each run on its own (no mean)."""
     out: dict[str, list[tuple[int, float, float]]] = {}
-    for r in rows:
-        if (r["label"] == label and r["source"] == "ours" and r.get("measured") and r.get("scope") == "full data"
-                and (r.get("epochs") or 0) > epochs):
+    for r in full_data_runs(rows, label):
+        if (r.get("epochs") or 0) > epochs:
             for name, trace in budget_curve(r).items():
                 if name != "mean over splits":
                     out[f"{name}, {r['epochs']} epochs{precision_suffix(r['measured'].precision)}"] = trace
@@ -524,10 +529,9 @@ def past_budget_sentence(curves: Mapping[str, Sequence[tuple[int, float, float]]
     out = []
     for name, trace in curves.items():
         at = {e: (r1, m) for e, r1, m in trace}
-        end = trace[-1] if trace else None
-        if epochs not in at or end is None or end[0] <= epochs:
+        if epochs not in at or trace[-1][0] <= epochs:
             continue
-        (r1, m), peak = at[epochs], max(trace, key=lambda p: p[1])
+        end, (r1, m), peak = trace[-1], at[epochs], max(trace, key=lambda p: p[1])
         txt = (f"Trained past the budget ({name}, that budget also fixed before the run): from epoch {epochs} "
                f"to {end[0]} Rank-1 {r1:.1f} → {end[1]:.1f} and mAP {m:.1f} → {end[2]:.1f}")
         if round(peak[1], 1) > round(end[1], 1):          # a peak before the end that the digits show
