@@ -63,9 +63,10 @@ class Config:
     level_feature: Literal["meta", "encoder"] = "meta"  # per-level eval feature: V^l (Eq. 10) or v^l
 
     # --- clustering (Alg. 1) -----------------------------------------------------------
-    pseudo_labels: Literal["dbscan", "walk", "identity"] = "dbscan"
+    pseudo_labels: Literal["dbscan", "walk", "walk-merge", "identity"] = "dbscan"
     # walk: one pseudo class per training walk (tracklet ids are known without identity labels;
-    # not in the paper). identity: the TRUE person labels -- a supervised upper-bound diagnostic,
+    # not in the paper). walk-merge: walks, then mutual nearest walks merged at every re-clustering
+    # (himpc.walk_labels; the combined method hi-mpc+). identity: the TRUE person labels -- a supervised upper-bound diagnostic,
     # never an unsupervised result (result.json says so).
     eps: Optional[float] = None           # None: the dataset's value in DATASET_DBSCAN
     min_samples: Optional[int] = None
@@ -120,6 +121,8 @@ class Config:
             raise ValueError(f"shuffle must be 'epoch' or 'once', got {self.shuffle!r}")
         if not 0.0 <= self.memory_momentum < 1.0:
             raise ValueError(f"memory_momentum must be in [0, 1), got {self.memory_momentum!r}")
+        if self.pseudo_labels not in ("dbscan", "walk", "walk-merge", "identity"):
+            raise ValueError(f"unknown pseudo_labels {self.pseudo_labels!r}")
         if self.selection not in ("last", "train-loss", "oracle-test"):
             raise ValueError(f"unknown selection {self.selection!r}")
         self.probe_values = tuple(self.probe_values)
@@ -228,6 +231,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "mpc": dict(levels="J", meta_heads=True, hsm=False),
     "dpc": dict(levels="J", meta_heads=False, hsm=False),
     "hi-dpc": dict(levels="JCL", meta_heads=False, hsm=False),
+    # Beyond the paper (issue 24): Hi-MPCh trained on walk-aware pseudo labels (clips of a walk
+    # together, mutual nearest walks merged; no identity label), read at test time from the fused
+    # levels (metrics "fused": each level's V^l L2-normalised, then concatenated).
+    "hi-mpc+": dict(levels="JCL", meta_heads=True, hsm=True, pseudo_labels="walk-merge"),
     # The authors' released code, where it departs from the paper's text.
     # Every switch, its paper value and its code value (with file and line) is in OFFICIAL_CODE_SWITCHES.
     "official-code": {k: v[1] for k, v in OFFICIAL_CODE_SWITCHES.items()},

@@ -34,6 +34,7 @@ from .provenance import environment, peak_memory_mb
 from .results import write_json
 from .reference import save_reference
 from .splits import build_split
+from .walk_labels import walk_merge_labels
 
 log = logging.getLogger("himpc.engine")
 
@@ -85,7 +86,10 @@ def encode(model: HiMPCModel, x: torch.Tensor, device: torch.device, kind: str =
 
 def evaluate(model: HiMPCModel, split: ClipSplit, cfg: Config, device: torch.device,
              x_gallery: Optional[torch.Tensor] = None, x_probe: Optional[torch.Tensor] = None) -> dict:
-    """Rank-1/5/10 and mAP of every level and of MSMR (Eq. 10), Euclidean distance."""
+    """Rank-1/5/10 and mAP of every level, of MSMR (Eq. 10) and of the fused levels, Euclidean distance.
+
+    ``fused`` (not in the paper): each level's meta-representation V^l L2-normalised, then
+    concatenated, so every level weighs the same (Euclidean there ranks as cosine does)."""
     xg = level_inputs(split.gallery, cfg.levels) if x_gallery is None else x_gallery
     xp = level_inputs(split.probe, cfg.levels) if x_probe is None else x_probe
     fg, fp = encode(model, xg, device, cfg.level_feature), encode(model, xp, device, cfg.level_feature)
@@ -94,10 +98,11 @@ def evaluate(model: HiMPCModel, split: ClipSplit, cfg: Config, device: torch.dev
     levels, msmr = evaluate_levels(fp.numpy(), fg.numpy(), pid, gid, concatenated=meta)
     out: dict[str, Any] = {LEVEL_LABEL[name]: _metrics(m) for name, m in zip(cfg.levels, levels)}
     if not meta:                      # MSMR is always built from the meta-representations V^l (Eq. 10)
-        mg = HiMPCModel.msmr(encode(model, xg, device, "meta"))
-        mp = HiMPCModel.msmr(encode(model, xp, device, "meta"))
-        msmr = evaluate_features(mp.numpy(), mg.numpy(), pid, gid)
+        fg, fp = encode(model, xg, device, "meta"), encode(model, xp, device, "meta")
+        msmr = evaluate_features(HiMPCModel.msmr(fp).numpy(), HiMPCModel.msmr(fg).numpy(), pid, gid)
     out["msmr"] = _metrics(msmr)
+    unit = lambda f: torch.nn.functional.normalize(f, dim=-1).numpy()      # noqa: E731
+    out["fused"] = _metrics(evaluate_levels(unit(fp), unit(fg), pid, gid, per_level=False)[1])
     return out
 
 
@@ -202,9 +207,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ one epoch
     def pseudo_labels(self, v: torch.Tensor) -> torch.Tensor:
-        """Pseudo labels [L, N] (-1 = outlier): DBSCAN on Jaccard distances per level (Alg. 1), or
-        fixed classes (``walk``: tracklets; ``identity``: true labels, a supervised diagnostic)."""
+        """Pseudo labels [L, N] (-1 = outlier): DBSCAN on Jaccard distances per level (Alg. 1), merged
+        walks (``walk-merge``, :mod:`himpc.walk_labels`), or fixed classes (``walk``: tracklets;
+        ``identity``: true labels, a supervised diagnostic)."""
         cfg = self.cfg
+        if cfg.pseudo_labels == "walk-merge":         # walks, mutual nearest walks merged (not in the paper)
+            return walk_merge_labels(v, self.split.train.walk)
         if cfg.pseudo_labels != "dbscan":
             key = self.split.train.walk if cfg.pseudo_labels == "walk" else self.split.train.person
             ids = torch.from_numpy(np.unique(key, return_inverse=True)[1].astype(np.int64))

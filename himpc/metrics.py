@@ -258,7 +258,8 @@ def evaluate_levels(probe_levels: np.ndarray | torch.Tensor, gallery_levels: np.
                     probe_ids: Sequence[Hashable], gallery_ids: Sequence[Hashable],
                     ranks: Sequence[int] = (1, 5, 10), skip_unmatched: bool = False,
                     chunk_size: int | None = None, dtype: np.dtype = np.float32,
-                    workers: int | None = None, concatenated: bool = True) -> tuple[list[dict], Optional[dict]]:
+                    workers: int | None = None, concatenated: bool = True,
+                    per_level: bool = True) -> tuple[list[dict], Optional[dict]]:
     """Euclidean :func:`evaluate_features` of every level [L, P, D] / [L, G, D] and of the levels
     concatenated ([P, L D], the MSMR of Eq. 10), in one pass.
 
@@ -267,9 +268,12 @@ def evaluate_levels(probe_levels: np.ndarray | torch.Tensor, gallery_levels: np.
     the concatenated features up to float64 rounding, far below the ``dtype`` they are
     rounded to).  Returns ``(per-level results, concatenation's result)`` (None with
     ``concatenated=False``); each level's result is exactly :func:`evaluate_features` of that level.
+    ``per_level=False`` ranks the concatenation only (the per-level results are then ``[]``).
     """
     L, p = len(probe_levels), len(probe_ids)
     g = len(gallery_ids)
+    if not (per_level or concatenated):
+        raise ValueError("nothing to evaluate: per_level=False needs concatenated=True")
     if L < 1 or len(gallery_levels) != L:
         raise ValueError(f"need the same levels (>= 1) for probe and gallery, got {L} and {len(gallery_levels)}")
     inputs = [_distance_inputs(fp, fg, "sqeuclidean") for fp, fg in zip(probe_levels, gallery_levels)]
@@ -277,7 +281,8 @@ def evaluate_levels(probe_levels: np.ndarray | torch.Tensor, gallery_levels: np.
         raise ValueError(f"every level needs {p} probe / {g} gallery features (the ids' counts)")
     pc, gc = _encode_ids(probe_ids, gallery_ids)
     keep = _check_matches(pc, probe_ids, skip_unmatched)
-    empty, sets = (np.zeros(0, np.int64), np.zeros(0)), L + int(concatenated)
+    ranked = L if per_level else 0
+    empty, sets = (np.zeros(0, np.int64), np.zeros(0)), ranked + int(concatenated)
 
     def chunk(s: int) -> list[tuple[np.ndarray, np.ndarray]]:
         k = keep[s:s + step]
@@ -289,7 +294,8 @@ def evaluate_levels(probe_levels: np.ndarray | torch.Tensor, gallery_levels: np.
             d2 = _distance_block(q[s:s + step][k], gf, g_sq, "sqeuclidean")
             if concatenated:
                 total = d2.clone() if total is None else total.add_(d2)
-            out.append(_rank_and_ap(d2.sqrt_().numpy().astype(dtype, copy=False), match))
+            if per_level:
+                out.append(_rank_and_ap(d2.sqrt_().numpy().astype(dtype, copy=False), match))
         if concatenated:
             out.append(_rank_and_ap(total.sqrt_().numpy().astype(dtype, copy=False), match))
         return out
@@ -297,4 +303,4 @@ def evaluate_levels(probe_levels: np.ndarray | torch.Tensor, gallery_levels: np.
     step = max(1, _chunk_rows(g, chunk_size) // (2 if chunk_size is None else 1))   # two [c, G] float64 blocks
     parts = _map_chunks(chunk, p, step, workers)
     results = [_summarise_chunks([pt[i] for pt in parts], ranks, g, int((~keep).sum())) for i in range(sets)]
-    return results[:L], (results[L] if concatenated else None)
+    return results[:ranked], (results[ranked] if concatenated else None)

@@ -8,6 +8,8 @@
   (:func:`himpc.clustering.jaccard_graph`; pairs that share nothing have ``d_J = 1``).  No labels,
   but **transductive**: it uses gallery-to-gallery and probe-to-probe neighbours, so its row is
   labelled "+ re-ranking".
+* fused levels (the test-time half of ``hi-mpc+``): each level's V^l L2-normalised, then
+  concatenated (:func:`fused_features`), so every level weighs the same; with and without re-ranking.
 * :func:`walk_features`: walk-level retrieval, one feature per walk (the mean of its clips'
   features); 164 probe walks on KGBD, a protocol of its own, not comparable with clip-level numbers.
 
@@ -31,6 +33,9 @@ EVALUATIONS = {     # key -> the row name a reader sees
     "cosine": "clip-level, cosine",
     "rerank": "clip-level, cosine + k-reciprocal re-ranking (transductive)",
     "walk": "walk-level, Euclidean (mean clip feature per walk; another protocol)",
+    "fused": "clip-level, fused levels (each level L2-normalised, concatenated)",
+    "fused-rerank": "clip-level, fused levels + k-reciprocal re-ranking (transductive)",
+    "fused-walk": "walk-level, fused levels (mean clip feature per walk; another protocol)",
 }
 
 
@@ -63,31 +68,36 @@ def walk_features(features: np.ndarray | torch.Tensor, walk: np.ndarray, person:
     return (sums / counts).numpy().astype(np.float32), np.asarray(person)[first[order]]
 
 
+def fused_features(level_feats: torch.Tensor) -> np.ndarray:
+    """[L, N, h] per-level features -> [N, L h]: each level L2-normalised, then concatenated."""
+    from .model import HiMPCModel
+    return HiMPCModel.msmr(torch.nn.functional.normalize(level_feats.float(), dim=-1)).numpy()
+
+
 def _row(m: dict) -> dict:
     return {k: round(float(m[k]), 3) for k in ("R1", "R5", "R10", "mAP")}
 
 
 def beyond_protocol(run: Any, device: str = "cpu") -> dict:
-    """MSMR features of ``run`` (:func:`himpc.inspection.load_run`) on its probe/gallery, evaluated as
-    the protocol does and beyond it; every entry says what it is."""
+    """MSMR and fused features of ``run`` (:func:`himpc.inspection.load_run`) on its probe/gallery,
+    evaluated as the protocol does and beyond it; every entry says what it is."""
     from .engine import encode, level_inputs
     from .model import HiMPCModel
     cfg, split = run.cfg, run.split
     dev = torch.device(device)
-    fg = HiMPCModel.msmr(encode(run.model, level_inputs(split.gallery, cfg.levels), dev, "meta")).numpy()
-    fp = HiMPCModel.msmr(encode(run.model, level_inputs(split.probe, cfg.levels), dev, "meta")).numpy()
+    vg = encode(run.model, level_inputs(split.gallery, cfg.levels), dev, "meta")
+    vp = encode(run.model, level_inputs(split.probe, cfg.levels), dev, "meta")
     pid, gid = split.probe.person, split.gallery.person
-    wp, wpid = walk_features(fp, split.probe.walk, pid)
-    wg, wgid = walk_features(fg, split.gallery.walk, gid)
-    e = EVALUATIONS
-    return {
-        e["protocol"]: {
-            "metrics": _row(evaluate_features(fp, fg, pid, gid)), "probes": len(fp), "gallery": len(fg)},
-        e["cosine"]: {"metrics": _row(evaluate_features(fp, fg, pid, gid, metric="cosine")),
-                               "probes": len(fp), "gallery": len(fg)},
-        e["rerank"]: {
-            "metrics": _row(evaluate_rank(rerank_distances(fp, fg, **RERANK), pid, gid)),
-            "probes": len(fp), "gallery": len(fg), "rerank": RERANK},
-        e["walk"]: {
-            "metrics": _row(evaluate_features(wp, wg, wpid, wgid)), "probes": len(wp), "gallery": len(wg)},
-    }
+    e, out = EVALUATIONS, {}
+    for (cos, rr, wk), fg, fp in ((("cosine", "rerank", "walk"), HiMPCModel.msmr(vg).numpy(), HiMPCModel.msmr(vp).numpy()),
+                                  (("fused", "fused-rerank", "fused-walk"), fused_features(vg), fused_features(vp))):
+        wp, wpid = walk_features(fp, split.probe.walk, pid)
+        wg, wgid = walk_features(fg, split.gallery.walk, gid)
+        clips, walks = {"probes": len(fp), "gallery": len(fg)}, {"probes": len(wp), "gallery": len(wg)}
+        if cos == "cosine":
+            out[e["protocol"]] = {"metrics": _row(evaluate_features(fp, fg, pid, gid)), **clips}
+        out[e[cos]] = {"metrics": _row(evaluate_features(fp, fg, pid, gid, metric="cosine")), **clips}
+        out[e[rr]] = {"metrics": _row(evaluate_rank(rerank_distances(fp, fg, **RERANK), pid, gid)),
+                      **clips, "rerank": RERANK}
+        out[e[wk]] = {"metrics": _row(evaluate_features(wp, wg, wpid, wgid)), **walks}
+    return out

@@ -22,6 +22,10 @@
 # models: the 40-epoch headline again in bf16 on splits 0, 1, 2 (-> results/kgbd/e40/hi-mpch-bf16), whose
 #   model files the post-hoc evaluations (re-ranking, walk level) read on every split.
 # budget@0: Hi-MPCh for 80 epochs on split 0 (-> results/kgbd/e80), the budget curve past the headline.
+# plus: the combined method beyond the paper (issue 24, preset hi-mpc+) at the headline budget on SPLITS,
+#   its ablation rows beside it (walk pseudo labels without merging at the same budget; Hi-MPCh's
+#   fused rows from its bf16 models in models/, himpc eval --beyond, again where a file lacks them)
+#   -> results/kgbd/e$EPOCHS.
 #   bash scripts/kgbd_paper.sh                       # everything still missing, in the default order
 #   STAGES=headline bash scripts/kgbd_paper.sh
 # Log: results/logs/kgbd_paper.log (nohup bash scripts/kgbd_paper.sh > results/logs/kgbd_paper.log 2>&1 &)
@@ -33,7 +37,7 @@ H=.venv/bin/himpc
 EPOCHS=${EPOCHS:-40}
 ABLATION_EPOCHS=${ABLATION_EPOCHS:-20}
 SPLITS=${SPLITS:-0,1,2}
-STAGES=${STAGES:-"headline table6 beyond@0 sweeps beyond models budget@0"}
+STAGES=${STAGES:-"headline table6 beyond@0 sweeps beyond models budget@0 plus budget@1,2"}
 OUT=results/kgbd/e$EPOCHS
 ABL=results/kgbd/e$ABLATION_EPOCHS
 train_at() {   # train_at EPOCHS FOLDER ARGS...
@@ -94,6 +98,14 @@ print(native_bf16(torch.device('cuda' if torch.cuda.is_available() else 'cpu')))
         f=$OUT/hi-mpch-bf16/split$s
         [ -f "$f/model.safetensors" ] && [ ! -f "$OUT/beyond/hi-mpch-bf16-split$s.json" ] && \
           { $H eval "$f" --beyond --out "$OUT/beyond/hi-mpch-bf16-split$s.json" > /dev/null || echo "FAILED eval $f"; }
+      done ;;
+    plus)     # issue 24: hi-mpc+ (merged walks + fused levels), then the same minus the merging
+      train_at "$EPOCHS" "$OUT/hi-mpc-plus" --preset hi-mpc+ --splits "$sp"
+      train_at "$EPOCHS" "$OUT/hi-mpch-pseudolabelswalk" --preset hi-mpch --set pseudo_labels=walk --splits "$sp"
+      for s in ${sp//,/ }; do        # the fused rows of the default: its bf16 models again (no training)
+        f=$OUT/beyond/hi-mpch-bf16-split$s.json m=models/kgbd-hi-mpch-bf16-split$s.safetensors
+        [ -f "$m" ] && ! grep -q "fused levels" "$f" 2>/dev/null && \
+          { $H eval --model "$m" --beyond --out "$f" > /dev/null || echo "FAILED eval $m"; }
       done ;;
     budget)   # past the headline's budget: is the gap to the quoted mAP a matter of epochs? (80, traced every 5)
       train_at 80 results/kgbd/e80/hi-mpch --preset hi-mpch --splits "$sp" ;;

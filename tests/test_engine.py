@@ -51,7 +51,7 @@ def test_cli_train_writes_results(tmp_path, dataset, capsys):
     assert main(args) == 0
     res = json.loads((out / "split1" / "result.json").read_text())
     assert res["config"]["split_seed"] == 1 and res["epochs"] == 2 and len(res["history"]) == 2
-    assert set(res["metrics"]) == {"joint", "component", "limb", "msmr"}
+    assert set(res["metrics"]) == {"joint", "component", "limb", "msmr", "fused"}
     assert 0 <= res["metrics"]["msmr"]["R1"] <= 100
     assert "no probe/gallery" in res["selection"] and res["environment"]["git_commit"]
     summary = json.loads((out / "summary.json").read_text())
@@ -188,3 +188,7 @@ def test_evaluate_reads_every_level_and_msmr(dataset, level_feature):
     mp = HiMPCModel.msmr(engine.encode(model, xp, dev, "meta"))
     want = evaluate_features(mp.numpy(), mg.numpy(), pid, gid)
     assert got["msmr"] == pytest.approx({k: round(want[k], 3) for k in ("R1", "R5", "R10", "mAP")}, abs=1e-3)
+    unit = lambda f: torch.nn.functional.normalize(f, dim=-1)      # noqa: E731 -- fused: levels unit-normed
+    want = evaluate_features(HiMPCModel.msmr(unit(engine.encode(model, xp, dev, "meta"))).numpy(),
+                             HiMPCModel.msmr(unit(engine.encode(model, xg, dev, "meta"))).numpy(), pid, gid)
+    assert got["fused"] == pytest.approx({k: round(want[k], 3) for k in ("R1", "R5", "R10", "mAP")}, abs=1e-3)

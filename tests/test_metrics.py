@@ -138,6 +138,9 @@ def test_evaluate_levels_equals_each_level_and_the_concatenation():
                                    skip_unmatched=True)
         assert joint == concat            # integer features: the two sums are exact, ties included
     assert evaluate_levels(lv_p, lv_g, p_ids, g_ids, skip_unmatched=True, concatenated=False) == (levels, None)
+    assert evaluate_levels(lv_p, lv_g, p_ids, g_ids, skip_unmatched=True, per_level=False) == ([], joint)
+    with pytest.raises(ValueError, match="nothing to evaluate"):
+        evaluate_levels(lv_p, lv_g, p_ids, g_ids, per_level=False, concatenated=False)
     with pytest.raises(ValueError, match="probe / 70 gallery"):
         evaluate_levels(lv_p[:, :40], lv_g, p_ids, g_ids)
 
