@@ -440,15 +440,26 @@ def _on_splits(row: Mapping[str, Any], splits: Sequence[int], metrics: Sequence[
     return {m: _spread([r["metrics"][row["level"]][m] for r in picked]) for m in metrics}
 
 
-def best_traced_epoch(history: Sequence[Mapping[str, Any]]) -> Optional[dict]:
-    """The traced epoch with the best MSMR Rank-1 on probe/gallery: the selection the authors' code
-    makes (``Hi-MPC.py`` L863-877 keeps the epoch of the best test Rank-1 and its mAP), here only to
-    measure how optimistic it is, never as a result.  ``{"epoch": 1-based, "test": ...}`` or None."""
+AUTHORS_PATIENCE = 50    # Hi-MPC.py L52 (flag 'patience'), L855-858 (reset on a better test R1), L915-916 (stop)
+
+
+def best_traced_epoch(history: Sequence[Mapping[str, Any]], patience: int = AUTHORS_PATIENCE) -> Optional[dict]:
+    """The traced epoch with the best MSMR Rank-1 on probe/gallery, replaying the authors' code
+    (``Hi-MPC.py`` L840-877: evaluate every epoch, keep the epoch of the best test Rank-1 and its
+    mAP; L915-916: stop once ``patience`` epochs pass without a better one), here on the traced
+    epochs only and to measure how optimistic it is, never as a result.  ``{"epoch": 1-based,
+    "test": ..., "stopped_at": 1-based epoch where the patience ran out or None}`` or None."""
     traced = [h for h in history if h.get("test")]
     if not traced:
         return None
-    best = max(traced, key=lambda h: h["test"]["msmr"]["R1"])      # the first of equal ones
-    return {"epoch": best["epoch"] + 1, "test": best["test"], "triggered": True}
+    best, stopped = traced[0], None
+    for h in traced[1:]:
+        if h["epoch"] - best["epoch"] >= patience:
+            stopped = best["epoch"] + 1 + patience
+            break
+        if h["test"]["msmr"]["R1"] > best["test"]["msmr"]["R1"]:      # the first of equal ones
+            best = h
+    return {"epoch": best["epoch"] + 1, "test": best["test"], "stopped_at": stopped, "triggered": True}
 
 
 def probe_gallery_trace(history: Sequence[Mapping[str, Any]]) -> list[tuple[int, float, float]]:

@@ -102,6 +102,11 @@ print(native_bf16(torch.device('cuda' if torch.cuda.is_available() else 'cpu')))
     plus)     # issue 24: hi-mpc+ (merged walks + fused levels), then the same minus the merging
       train_at "$EPOCHS" "$OUT/hi-mpc-plus" --preset hi-mpc+ --splits "$sp"
       train_at "$EPOCHS" "$OUT/hi-mpch-pseudolabelswalk" --preset hi-mpch --set pseudo_labels=walk --splits "$sp"
+      for s in ${sp//,/ }; do        # its re-ranking row (transductive) and fused walk-level row
+        f=$OUT/hi-mpc-plus/split$s
+        [ -f "$f/model.safetensors" ] && [ ! -f "$OUT/beyond/hi-mpc-plus-split$s.json" ] && \
+          { $H eval "$f" --beyond --out "$OUT/beyond/hi-mpc-plus-split$s.json" > /dev/null || echo "FAILED eval $f"; }
+      done
       for s in ${sp//,/ }; do        # the fused rows of the default: its bf16 models again (no training)
         f=$OUT/beyond/hi-mpch-bf16-split$s.json m=models/kgbd-hi-mpch-bf16-split$s.safetensors
         [ -f "$m" ] && ! grep -q "fused levels" "$f" 2>/dev/null && \

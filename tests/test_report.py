@@ -231,6 +231,16 @@ def test_best_traced_epoch_is_the_test_rank1_maximum_not_the_last():
     assert report.best_traced_epoch([{"epoch": 0, "test": None}]) is None
 
 
+def test_best_traced_epoch_stops_when_the_authors_patience_runs_out():
+    """Hi-MPC.py L915-916: no better test Rank-1 for `patience` epochs ends the training; a later
+    peak is never seen."""
+    r1 = {4: 50.0, 9: 55.0, 14: 54.0, 19: 53.0, 24: 60.0}          # 0-based traced epochs
+    hist = [{"epoch": e, "test": {"msmr": {"R1": v, "mAP": 1.0}}} for e, v in r1.items()]
+    assert report.best_traced_epoch(hist, patience=50)["epoch"] == 25          # not stopped: the peak
+    picked = report.best_traced_epoch(hist, patience=10)                       # stops after epoch 20
+    assert picked["epoch"] == 10 and picked["stopped_at"] == 20
+
+
 def test_a_sweep_on_one_split_is_charted_beside_the_default_on_that_split(tmp_path):
     """Table 8 with the default measured on 3 splits and a swept value on split 0: the table adds the
     default read on split 0 alone, and the chart compares both on split 0."""

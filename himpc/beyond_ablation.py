@@ -1,0 +1,273 @@
+"""The combined method beyond the paper (``hi-mpc+``, issue 24) and its ablation, from result files.
+
+Every row is read from committed result files at one fixed epoch budget, on the splits where all
+of its runs exist, mean ± std over splits with the per-split values beside them; nothing is picked
+on probe/gallery.  A row is one trained configuration (found by its config, not its folder name)
+read at one evaluation:
+
+* the ``metrics[level]`` of its training runs (``result.json``: ``msmr`` is Eq. 10, ``fused`` the
+  levels L2-normalised and concatenated), or
+* an entry of its ``himpc eval --beyond`` files (``beyond/*.json``, :mod:`himpc.posthoc`), for the
+  evaluations that need no training (the fused rows of models trained before ``fused`` was
+  recorded, and the transductive re-ranking row).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+from .config import make_config
+from .posthoc import EVALUATIONS
+
+METRICS = ("R1", "R5", "R10", "mAP")
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    """One row: a configuration (``preset`` + ``overrides``) read at ``level`` of its training
+    results, else at the post-hoc evaluation ``posthoc`` (a key of :data:`himpc.posthoc.EVALUATIONS`)."""
+
+    label: str
+    preset: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    level: Optional[str] = "fused"
+    posthoc: Optional[str] = None
+    transductive: bool = False
+
+
+ROWS: tuple[AblationRow, ...] = (
+    AblationRow("hi-mpc+ (merged walks, fused levels)", "hi-mpc+", {}, "fused", "fused"),
+    AblationRow("hi-mpc+ − fused levels (MSMR, Eq. 10)", "hi-mpc+", {}, "msmr", None),
+    AblationRow("hi-mpc+ − walk merging (one class per walk)", "hi-mpch", {"pseudo_labels": "walk"},
+                "fused", "fused"),
+    AblationRow("hi-mpc+ − walks (DBSCAN clusters: Hi-MPCh, fused levels)", "hi-mpch", {}, "fused", "fused"),
+    AblationRow("Hi-MPCh (the paper's method, MSMR)", "hi-mpch", {}, "msmr", None),
+    AblationRow("hi-mpc+ + k-reciprocal re-ranking (transductive)", "hi-mpc+", {}, None, "fused-rerank",
+                transductive=True),
+)
+
+
+def _config_of(row: AblationRow):
+    return make_config(row.preset, **dict(row.overrides))
+
+
+def _same_model(stored: Mapping[str, Any], row: AblationRow) -> bool:
+    diff = _config_of(row).model_differences(stored)
+    return set(diff) <= {"split_seed"}
+
+
+def _files(roots: Iterable[str | Path], pattern: str) -> list[tuple[Path, dict]]:
+    out = []
+    for root in roots:
+        for f in sorted(Path(root).glob(pattern)):
+            try:
+                out.append((f, json.loads(f.read_text())))
+            except (OSError, ValueError):
+                continue
+    return out
+
+
+def row_values(row: AblationRow, roots: Sequence[str | Path], epochs: int, precision: str = "bf16"
+               ) -> dict[int, dict]:
+    """``{split: {"metrics": {R1, R5, R10, mAP}, "file": path}}`` of ``row`` at ``epochs``: its
+    training results where they record ``row.level``, else its post-hoc files; a full-data run of
+    ``precision`` only, one per split (the newest path in sorted order wins)."""
+    found: dict[int, dict] = {}
+    if row.level:
+        for f, res in _files(roots, "**/result.json"):
+            cfg = res.get("config") or {}
+            if (res.get("kind") == "train" and res.get("epochs") == epochs and res.get("precision") == precision
+                    and not cfg.get("max_persons") and not cfg.get("max_train_clips")
+                    and _same_model(cfg, row) and row.level in (res.get("metrics") or {})):
+                found[int(cfg["split_seed"])] = {"metrics": res["metrics"][row.level], "file": str(f),
+                                                  "command": res.get("command", "")}
+    if row.posthoc:
+        name = EVALUATIONS[row.posthoc]
+        for f, res in _files(roots, "**/beyond/*.json"):
+            cfg = res.get("config") or {}
+            if (res.get("kind") == "posthoc" and int(res.get("epoch", -1)) == epochs
+                    and res.get("precision") == precision and _same_model(cfg, row)
+                    and name in res.get("beyond_protocol", {})):
+                found.setdefault(int(cfg["split_seed"]), {"metrics": res["beyond_protocol"][name]["metrics"],
+                                                          "file": str(f), "command": res.get("command", "")})
+    return found
+
+
+def _spread(values: Sequence[float]) -> dict:
+    import numpy as np
+    v = np.asarray(values, dtype=float)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+
+
+def ablation_rows(roots: Sequence[str | Path], epochs: int, precision: str = "bf16",
+                  rows: Sequence[AblationRow] = ROWS) -> list[dict]:
+    """Every row of ``rows`` measured at ``epochs``, on the splits that every measured row shares
+    (so the rows compare like with like); a row measured on none of them is listed with ``splits``
+    empty and its command."""
+    values = {r.label: row_values(r, roots, epochs, precision) for r in rows}
+    measured = [set(v) for v in values.values() if v]
+    common = sorted(set.intersection(*measured)) if measured else []
+    out = []
+    for r in rows:
+        got = {s: values[r.label][s] for s in common if s in values[r.label]}
+        entry: dict[str, Any] = {"label": r.label, "splits": sorted(got), "epochs": epochs, "precision": precision,
+                                 "transductive": r.transductive, "series": _series(epochs, sorted(got), precision),
+                                 "files": [got[s]["file"] for s in sorted(got)], "source": "ours",
+                                 "commands": sorted({got[s]["command"] for s in got if got[s]["command"]})}
+        if got:
+            entry.update({m: _spread([got[s]["metrics"][m] for s in sorted(got)]) for m in METRICS})
+            entry["per_split"] = {s: {m: got[s]["metrics"][m] for m in METRICS} for s in sorted(got)}
+        else:
+            entry["command"] = command_for(r, epochs)
+        out.append(entry)
+    return out
+
+
+def _series(epochs: int, splits: Sequence[int], precision: str) -> str:
+    where = f"{len(splits)} splits" if len(splits) > 1 else (f"split {splits[0]}" if splits else "not measured")
+    return f"ours ({epochs} epochs, {where}, {precision}, last epoch)"
+
+
+def command_for(row: AblationRow, epochs: int) -> str:
+    sets = "".join(f" --set {k}={v}" for k, v in sorted(row.overrides.items()))
+    return (f"himpc train --preset {row.preset}{sets} --epochs {epochs} --splits 0,1,2 --set eval_every=5 "
+            f"--out results/kgbd/e{epochs}/...")
+
+
+def commands_markdown(rows: Sequence[dict]) -> str:
+    """The commands that produced the rows (as recorded in their files) and those that measure the rest."""
+    from .report import clean_command
+    done = sorted({clean_command(c) for r in rows for c in r.get("commands", [])})
+    todo = sorted({r["command"] for r in rows if r.get("command")})
+    parts = ["Commands that produced these rows:\n\n```text\n" + "\n".join(done) + "\n```"] if done else []
+    if todo:
+        parts.append("Rows not measured yet; these commands measure them (resumable):\n\n```text\n"
+                     + "\n".join(todo) + "\n```")
+    return "\n\n".join(parts) or "_No measured results found yet._"
+
+
+def ablation_table(rows: Sequence[dict], caption: str = ""):
+    """The rows as a :class:`himpc.report.Table`: mean ± std over the splits, and the splits."""
+    from .report import Table
+    body = []
+    for r in rows:
+        cells = [f"{r[m]['mean']:.1f} ± {r[m]['std']:.1f}" if r.get(m) else "—" for m in METRICS]
+        splits = ", ".join(map(str, r["splits"])) or "not measured"
+        body.append([r["label"], *cells, splits])
+    return Table(["method (KGBD, no identity label)", *METRICS, "splits"], body, caption=caption)
+
+
+def per_split_table(rows: Sequence[dict], metric: str = "mAP"):
+    """One column per split: how each row moves on every split (the spread is over these)."""
+    from .report import Table
+    splits = sorted({s for r in rows for s in r.get("per_split", {})})
+    body = [[r["label"], *[f"{r['per_split'][s][metric]:.1f}" if s in r.get("per_split", {}) else "—"
+                           for s in splits]] for r in rows]
+    return Table(["method", *[f"split {s} {metric}" for s in splits]], body)
+
+
+def targets_sentence(rows: Sequence[dict], targets: Mapping[str, float], paper: Mapping[str, float]) -> str:
+    """How the combined method's rows stand against the paper's quoted numbers and the issue's targets
+    (``{"R1": 62, "mAP": 15, "mAP_rerank": 20}``), each gap with its sign."""
+    by = {r["label"]: r for r in rows}
+    plus, rr = by.get(ROWS[0].label), by.get(ROWS[-1].label)
+    if not plus or not plus.get("R1"):
+        return "The combined method is not measured yet at this budget."
+    n = len(plus["splits"])
+    parts = [f"Over {n} split{'s' if n > 1 else ''} at {plus['epochs']} epochs (last epoch, nothing chosen on "
+             f"probe/gallery), hi-mpc+ reaches {plus['R1']['mean']:.1f} Rank-1 and {plus['mAP']['mean']:.1f} mAP: "
+             f"{plus['R1']['mean'] - paper['R1']:+.1f} / {plus['mAP']['mean'] - paper['mAP']:+.1f} against the "
+             f"paper's test-selected Hi-MPCh (quoted {paper['R1']:.1f} / {paper['mAP']:.1f}), "
+             f"{plus['R1']['mean'] - targets['R1']:+.1f} / {plus['mAP']['mean'] - targets['mAP']:+.1f} against the "
+             f"targets ({targets['R1']:.0f} / {targets['mAP']:.0f})."]
+    if rr and rr.get("mAP"):
+        parts.append(f"With re-ranking (transductive, its own row) {rr['mAP']['mean']:.1f} mAP, "
+                     f"{rr['mAP']['mean'] - targets['mAP_rerank']:+.1f} against the target of "
+                     f"{targets['mAP_rerank']:.0f}.")
+    base = by.get(ROWS[4].label)
+    if base and base.get("R1"):
+        parts.append(f"The paper's method on the same splits and budget: {base['R1']['mean']:.1f} / "
+                     f"{base['mAP']['mean']:.1f}.")
+    return " ".join(parts)
+
+
+def _train_results(row: AblationRow, roots: Sequence[str | Path], epochs: int, precision: str) -> list[dict]:
+    """The training results behind ``row`` (its post-hoc files excluded), in split order."""
+    plain = AblationRow(row.label, row.preset, row.overrides, "msmr", None)
+    vals = row_values(plain, roots, epochs, precision)
+    return [json.loads(Path(vals[s]["file"]).read_text()) for s in sorted(vals)]
+
+
+def trace_curves(row: AblationRow, roots: Sequence[str | Path], epochs: int, precision: str = "bf16"
+                 ) -> dict[str, list[tuple[int, float, float]]]:
+    """``{"split k": [(epoch, R1, mAP), ...]}`` of the probe/gallery trace (a record, every 5th epoch)
+    of ``row``'s training runs at ``row.level`` (MSMR where a run traced no ``fused``)."""
+    out = {}
+    for res in _train_results(row, roots, epochs, precision):
+        pts = [(h["epoch"] + 1, h["test"].get(row.level or "msmr", h["test"]["msmr"])["R1"],
+                h["test"].get(row.level or "msmr", h["test"]["msmr"])["mAP"])
+               for h in res.get("history", []) if h.get("test")]
+        if pts:
+            out[f"split {res['config']['split_seed']}"] = pts
+    return out
+
+
+def label_quality(row: AblationRow, roots: Sequence[str | Path], epochs: int, precision: str = "bf16",
+                  level: str = "J") -> dict[str, list[float]]:
+    """Per epoch, the mean over splits of the pseudo labels' purity (analysis only: the true identities
+    are read to draw it, never to train or select) and of the number of pseudo classes at ``level``."""
+    hist = [res.get("history", []) for res in _train_results(row, roots, epochs, precision)]
+    if not hist:
+        return {"epoch": [], "purity": [], "classes": []}
+    n = min(len(h) for h in hist)
+    return {"epoch": list(range(1, n + 1)),
+            "purity": [float(sum(h[e]["purity"][level] for h in hist) / len(hist)) for e in range(n)],
+            "classes": [float(sum(h[e]["clusters"][level] for h in hist) / len(hist)) for e in range(n)]}
+
+
+QUALITY_ROWS = {"hi-mpc+ (merged walks)": ROWS[0], "one class per walk": ROWS[2], "DBSCAN (Hi-MPCh)": ROWS[3]}
+
+
+def label_quality_series(roots: Sequence[str | Path], epochs: int, precision: str = "bf16", level: str = "J"
+                         ) -> tuple[list[int], dict[str, list[float]], dict[str, list[float]]]:
+    """:func:`label_quality` of the three ways to make pseudo labels (:data:`QUALITY_ROWS`), on the
+    epochs every measured one has: ``(epochs, {name: purity}, {name: classes})``."""
+    got = {name: label_quality(r, roots, epochs, precision, level) for name, r in QUALITY_ROWS.items()}
+    got = {k: v for k, v in got.items() if v["epoch"]}
+    n = min((len(v["epoch"]) for v in got.values()), default=0)
+    return (list(range(1, n + 1)), {k: v["purity"][:n] for k, v in got.items()},
+            {k: v["classes"][:n] for k, v in got.items()})
+
+
+README_BEGIN, README_END = "<!-- headline: generated by scripts/readme_headline.py -->", "<!-- /headline -->"
+
+
+def headline_markdown(roots: Sequence[str | Path], epochs: int, paper: Mapping[str, Any],
+                      precision: str = "bf16") -> str:
+    """The README's headline table: the paper's quoted Hi-MPCh row, then ours at ``epochs`` from the
+    result files (the paper's method, hi-mpc+, hi-mpc+ with re-ranking), each with its splits."""
+    quoted = next(r for r in paper["tables"]["table3"]["rows"] if r["method"] == "Hi-MPCh")["values"]["KGBD"]
+    pick = (ROWS[4], ROWS[0], ROWS[5])
+    rows = {r["label"]: r for r in ablation_rows(roots, epochs, precision, rows=pick)}
+    lines = ["| KGBD, clip-level | R1 | R5 | R10 | mAP | protocol |", "|---|---|---|---|---|---|",
+             "| Hi-MPCh, paper (quoted) | " + " | ".join(f"{quoted[m]:.1f}" for m in METRICS)
+             + " | best epoch picked on the test set |"]
+    for r in pick:
+        got = rows[r.label]
+        if not got["splits"]:
+            continue
+        cells = " | ".join(f"{got[m]['mean']:.1f} ± {got[m]['std']:.1f}" for m in METRICS)
+        lines.append(f"| {r.label} | {cells} | {epochs} epochs fixed in advance, last epoch, "
+                     f"{len(got['splits'])} splits, {precision} |")
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str) -> str:
+    """``text`` with the part between :data:`README_BEGIN` and :data:`README_END` replaced by ``block``."""
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f"no {README_BEGIN} ... {README_END} block")
+    head, rest = text.split(README_BEGIN, 1)
+    return head + README_BEGIN + "\n" + block + "\n" + README_END + rest.split(README_END, 1)[1]

@@ -1,0 +1,112 @@
+"""The combined method's ablation table (himpc.beyond_ablation), read from generated result files."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from himpc import beyond_ablation as ba
+from himpc.config import make_config
+from himpc.posthoc import EVALUATIONS
+
+
+def _m(r1: float) -> dict:
+    return {"R1": r1, "R5": r1 + 10, "R10": r1 + 20, "mAP": r1 / 5}
+
+
+def _train(folder: Path, preset: str, split: int, levels: dict, epochs: int = 40, precision="bf16", **over):
+    cfg = make_config(preset, split_seed=split, epochs=epochs, precision=precision, **over)
+    res = {"kind": "train", "config": cfg.to_dict(), "epochs": epochs, "precision": precision,
+           "metrics": {k: _m(v) for k, v in levels.items()}}
+    (folder / f"split{split}").mkdir(parents=True)
+    (folder / f"split{split}" / "result.json").write_text(json.dumps(res))
+
+
+def _posthoc(folder: Path, preset: str, split: int, entries: dict, epoch: int = 40, **over):
+    cfg = make_config(preset, split_seed=split, epochs=epoch, **over)
+    res = {"kind": "posthoc", "epoch": epoch, "precision": "bf16", "config": cfg.to_dict(),
+           "beyond_protocol": {EVALUATIONS[k]: {"metrics": _m(v)} for k, v in entries.items()}}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{preset}-split{split}.json").write_text(json.dumps(res))
+
+
+@pytest.fixture()
+def roots(tmp_path):
+    r = tmp_path / "kgbd"
+    for s in (0, 1, 2):
+        _train(r / "e40/hi-mpc-plus", "hi-mpc+", s, {"msmr": 58.0 + s, "fused": 60.0 + s})
+        _train(r / "e40/hi-mpch-bf16", "hi-mpch", s, {"msmr": 55.0 + s})          # written before "fused"
+        _posthoc(r / "e40/beyond", "hi-mpch", s, {"fused": 56.0 + s})
+        _posthoc(r / "e40/beyond", "hi-mpc+", s, {"fused": 60.0 + s, "fused-rerank": 63.0 + s})
+    for s in (0, 1):                                                             # one split still missing
+        _train(r / "e40/walk", "hi-mpch", s, {"msmr": 57.0, "fused": 59.0 + s}, pseudo_labels="walk")
+    _train(r / "e20/hi-mpc-plus", "hi-mpc+", 0, {"msmr": 1.0, "fused": 1.0}, epochs=20)   # another budget
+    _train(r / "e40/smoke", "hi-mpc+", 2, {"msmr": 1.0, "fused": 1.0}, max_persons=4)     # cut down
+    return [r]
+
+
+def test_rows_are_read_on_the_splits_every_measured_row_shares(roots):
+    rows = {r["label"]: r for r in ba.ablation_rows(roots, 40)}
+    plus = rows[ba.ROWS[0].label]
+    assert plus["splits"] == [0, 1] and plus["R1"]["mean"] == pytest.approx(60.5)      # walk row lacks split 2
+    assert plus["per_split"] == {0: _m(60.0), 1: _m(61.0)}
+    assert rows[ba.ROWS[1].label]["R1"]["mean"] == pytest.approx(58.5)               # msmr of the same runs
+    assert rows[ba.ROWS[2].label]["mAP"]["mean"] == pytest.approx((59.0 + 60.0) / 2 / 5)
+    assert rows[ba.ROWS[3].label]["R1"]["mean"] == pytest.approx(56.5)               # from the post-hoc files
+    assert rows[ba.ROWS[4].label]["R1"]["mean"] == pytest.approx(55.5)
+    rr = rows[ba.ROWS[5].label]
+    assert rr["transductive"] and rr["R1"]["mean"] == pytest.approx(63.5)
+    assert all("2 splits" in r["series"] for r in rows.values())
+
+
+def test_a_row_without_runs_says_how_to_make_them(roots):
+    rows = ba.ablation_rows(roots, 40, precision="fp32")
+    assert all(not r["splits"] and "himpc train --preset" in r["command"] for r in rows)
+    assert "--set pseudo_labels=walk" in rows[2]["command"]
+
+
+def test_table_and_sentence_state_every_number_and_gap(roots):
+    rows = ba.ablation_rows(roots, 40)
+    table = ba.ablation_table(rows)
+    assert len(table.rows) == len(ba.ROWS) and table.rows[0][1] == "60.5 ± 0.7" and table.rows[0][-1] == "0, 1"
+    assert ba.per_split_table(rows, "R1").rows[0][1:] == ["60.0", "61.0"]
+    text = ba.targets_sentence(rows, {"R1": 62.0, "mAP": 15.0, "mAP_rerank": 20.0}, {"R1": 56.9, "mAP": 10.2})
+    assert "60.5 Rank-1 and 12.1 mAP" in text and "+3.6 / +1.9" in text and "-1.5 / -2.9" in text
+    assert "re-ranking" in text and "12.7 mAP, -7.3" in text
+    assert "not measured" in ba.targets_sentence([], {"R1": 1, "mAP": 1, "mAP_rerank": 1}, {"R1": 1, "mAP": 1})
+
+
+def test_label_quality_reads_the_histories_of_each_way_to_label(tmp_path):
+    r = tmp_path / "kgbd"
+    for s, pur in ((0, 0.9), (1, 0.8)):
+        _train(r / "plus", "hi-mpc+", s, {"msmr": 50.0, "fused": 51.0})
+        f = r / "plus" / f"split{s}" / "result.json"
+        res = json.loads(f.read_text())
+        res["history"] = [{"epoch": e, "purity": {"J": pur + e / 100}, "clusters": {"J": 200 - e},
+                           "test": {"msmr": _m(40.0 + e), "fused": _m(41.0 + e)} if e == 1 else None}
+                          for e in range(3)]
+        f.write_text(json.dumps(res))
+    x, purity, classes = ba.label_quality_series([r], 40)
+    assert x == [1, 2, 3] and list(purity) == ["hi-mpc+ (merged walks)"]
+    assert purity["hi-mpc+ (merged walks)"] == pytest.approx([0.85, 0.86, 0.87])
+    assert classes["hi-mpc+ (merged walks)"] == [200, 199, 198]
+    assert ba.trace_curves(ba.ROWS[0], [r], 40) == {"split 0": [(2, 42.0, 42.0 / 5)], "split 1": [(2, 42.0, 42.0 / 5)]}
+
+
+def test_readme_headline_is_what_the_result_files_say():
+    """README.md's headline block equals scripts/readme_headline.py's output on the committed results."""
+    import importlib.util
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("readme_headline", root / "scripts" / "readme_headline.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    text = (root / "README.md").read_text()
+    assert ba.replace_block(text, mod.generated()) == text, "run python scripts/readme_headline.py"
+    assert "Hi-MPCh, paper (quoted)" in text.split(ba.README_BEGIN)[1].split(ba.README_END)[0]
+
+
+def test_replace_block_needs_its_markers():
+    assert ba.replace_block(f"a{ba.README_BEGIN}\nold\n{ba.README_END}b", "new") == \
+        f"a{ba.README_BEGIN}\nnew\n{ba.README_END}b"
+    with pytest.raises(ValueError, match="block"):
+        ba.replace_block("no markers", "x")
