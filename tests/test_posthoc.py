@@ -1,6 +1,7 @@
 """Beyond the protocol: k-reciprocal re-ranking equals its dense definition; walk-level features."""
 
 import numpy as np
+import pytest
 import torch
 
 from himpc.clustering import jaccard_distance_dense
@@ -47,3 +48,21 @@ def test_walk_features_are_walk_means_in_order_of_appearance():
     wf, wp = walk_features(f, walk, person)
     np.testing.assert_allclose(wf, [[1, 2], [6, 7], [10, 11]])
     assert list(wp) == ["a", "b", "a"]
+
+
+def test_beyond_protocol_has_every_row_and_its_fused_rows_match_training(tmp_path):
+    """A trained run read by `himpc eval --beyond`: every evaluation of EVALUATIONS, the fused row equal
+    to the fused metrics training recorded (cosine of per-level unit features = Euclidean there)."""
+    from himpc import engine
+    from himpc.config import make_config
+    from himpc.inspection import load_run
+    from himpc.posthoc import EVALUATIONS, beyond_protocol
+    from tests.test_engine import SMALL, synthetic_walks
+
+    ds = f"npz:{synthetic_walks(tmp_path / 'w.npz')}"
+    res = engine.train(make_config("hi-mpc+", dataset=ds, epochs=1, **SMALL), None, tmp_path / "r", progress=False)
+    out = beyond_protocol(load_run(tmp_path / "r"))
+    assert set(out) == set(EVALUATIONS.values())
+    fused = out[EVALUATIONS["fused"]]["metrics"]
+    assert fused == {k: pytest.approx(v, abs=0.01) for k, v in res["metrics"]["fused"].items()}
+    assert out[EVALUATIONS["fused-walk"]]["probes"] == res["split"]["walks"]["probe"]
