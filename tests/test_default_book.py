@@ -93,3 +93,21 @@ def test_budget_figure_draws_the_headline_traces_and_every_longer_run(default_bo
     for name, trace in longer.items():
         assert drawn.get(name) == [e for e, _, _ in trace], f"{name}: not drawn with its traced epochs"
     assert "Trained past the budget" in page_report(browser)["text"]
+
+
+def test_beyond_page_shows_the_ablation_the_result_files_hold(default_book, browser):
+    """Page 16's ablation table: one row per ablation row, each measured cell the mean ± std of the
+    committed result files (derived here, not typed), and the bars drawn for the measured rows only."""
+    from himpc import beyond_ablation as ba
+    rows = ba.ablation_rows([ROOT / "results" / "kgbd"], 40)
+    want = ba.ablation_table(rows).rows
+    browser.get((default_book / "notebooks/16_beyond.html").as_uri())
+    _wait(browser, "return document.querySelector('table.himpc-table')")
+    got = browser.execute_script(
+        "const t = document.querySelector('table.himpc-table');"
+        "return Array.from(t.querySelectorAll('tbody tr')).map(r => Array.from(r.cells).map(c => c.innerText.trim()));")
+    assert [[" ".join(c.split()) for c in r] for r in got] == want
+    rep = page_report(browser)
+    bars = next(f["bars"] for f in rep["figs"] if f["bars"])
+    assert sorted(bars[0]["x"]) == sorted(r["label"] for r in rows if r["splits"])
+    assert "hi-mpc+ reaches" in rep["text"] and "quoted" in rep["text"]
