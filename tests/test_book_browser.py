@@ -56,6 +56,7 @@ def built_book(tmp_path_factory, monkeypatch_module):
         "12_casia_b": [{}],
         "13_tsne": [dict(small, persons=4, per_person=10)],
         "15_paper_vs_code": [{"results_roots": ["{results}/runs"]}],
+        "16_beyond": [{"results_roots": ["{results}/runs"], "epochs": 1}],
     }}
     rows = {"dataset": f"npz:{data}", "results_roots": [], "train_root": "{results}/runs", "epochs": 1,
             "max_persons": 0, "hidden": 16, "heads": 2}
