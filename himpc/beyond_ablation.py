@@ -96,17 +96,12 @@ def row_values(row: AblationRow, roots: Sequence[str | Path], epochs: int, preci
     return found
 
 
-def _spread(values: Sequence[float]) -> dict:
-    import numpy as np
-    v = np.asarray(values, dtype=float)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
-
-
 def ablation_rows(roots: Sequence[str | Path], epochs: int, precision: str = "bf16",
                   rows: Sequence[AblationRow] = ROWS) -> list[dict]:
     """Every row of ``rows`` measured at ``epochs``, on the splits that every measured row shares
     (so the rows compare like with like); a row measured on none of them is listed with ``splits``
     empty and its command."""
+    from .report import spread
     values = {r.label: row_values(r, roots, epochs, precision) for r in rows}
     measured = [set(v) for v in values.values() if v]
     common = sorted(set.intersection(*measured)) if measured else []
@@ -118,7 +113,7 @@ def ablation_rows(roots: Sequence[str | Path], epochs: int, precision: str = "bf
                                  "files": [got[s]["file"] for s in sorted(got)], "source": "ours",
                                  "commands": sorted({got[s]["command"] for s in got if got[s]["command"]})}
         if got:
-            entry.update({m: _spread([got[s]["metrics"][m] for s in sorted(got)]) for m in METRICS})
+            entry.update({m: spread([got[s]["metrics"][m] for s in sorted(got)]) for m in METRICS})
             entry["per_split"] = {s: {m: got[s]["metrics"][m] for m in METRICS} for s in sorted(got)}
         else:
             entry["command"] = command_for(r, epochs)
@@ -206,10 +201,10 @@ def trace_curves(row: AblationRow, roots: Sequence[str | Path], epochs: int, pre
     """``{"split k": [(epoch, R1, mAP), ...]}`` of the probe/gallery trace (a record, every 5th epoch)
     of ``row``'s training runs at ``row.level`` (MSMR where a run traced no ``fused``)."""
     out = {}
+    level = row.level or "msmr"
     for res in _train_results(row, roots, epochs, precision):
-        pts = [(h["epoch"] + 1, h["test"].get(row.level or "msmr", h["test"]["msmr"])["R1"],
-                h["test"].get(row.level or "msmr", h["test"]["msmr"])["mAP"])
-               for h in res.get("history", []) if h.get("test")]
+        read = [(h["epoch"] + 1, h["test"].get(level, h["test"]["msmr"])) for h in res.get("history", []) if h.get("test")]
+        pts = [(epoch, m["R1"], m["mAP"]) for epoch, m in read]
         if pts:
             out[f"split {res['config']['split_seed']}"] = pts
     return out

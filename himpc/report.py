@@ -419,7 +419,7 @@ def beyond_rows(roots: Sequence[str | Path], metrics: Sequence[str], budget: Opt
     return rows + posthoc_rows(roots, metrics)
 
 
-def _spread(values: Sequence[float]) -> dict:
+def spread(values: Sequence[float]) -> dict:
     """Mean and sample standard deviation (0 for one value) of one metric over splits."""
     import numpy as np
     v = np.asarray(values, dtype=float)
@@ -437,7 +437,7 @@ def _on_splits(row: Mapping[str, Any], splits: Sequence[int], metrics: Sequence[
     picked = [r for r in results if int(r["config"]["split_seed"]) in set(splits)]
     if len(picked) != len(set(splits)):
         return None
-    return {m: _spread([r["metrics"][row["level"]][m] for r in picked]) for m in metrics}
+    return {m: spread([r["metrics"][row["level"]][m] for r in picked]) for m in metrics}
 
 
 AUTHORS_PATIENCE = 50    # Hi-MPC.py L52 (flag 'patience'), L855-858 (reset on a better test R1), L915-916 (stop)
@@ -570,7 +570,7 @@ def _row_at_picked_epochs(row: Mapping[str, Any], metrics: Sequence[str], label:
             return None
         picks.append((int(res["config"]["split_seed"]), chosen))
     picks.sort(key=lambda sp: sp[0])
-    vals = {m: _spread([p["test"]["msmr"][m] for _, p in picks]) for m in metrics}
+    vals = {m: spread([p["test"]["msmr"][m] for _, p in picks]) for m in metrics}
     if not any(p["triggered"] for _, p in picks):
         chosen = f"rule not met{' on any split' if len(picks) > 1 else ''}, so the last ({picks[0][1]['epoch']})"
     else:
@@ -621,7 +621,7 @@ def posthoc_rows(roots: Sequence[str | Path], metrics: Sequence[str]) -> list[di
         splits = sorted(int(res["config"]["split_seed"]) for _, res, _ in items)
         cfg = result_config(items[0][1])
         root = resolved_root(cfg.dataset, cfg.root_joint)
-        vals = {m: _spread([e["metrics"][m] for _, _, e in items]) for m in metrics}
+        vals = {m: spread([e["metrics"][m] for _, _, e in items]) for m in metrics}
         where = splits_phrase(splits)
         rows.append({"label": name, "evaluation": key_of.get(name, name), "source": "ours", "table": "beyond",
                      **vals, "splits": splits,
