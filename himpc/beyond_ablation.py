@@ -203,7 +203,8 @@ def trace_curves(row: AblationRow, roots: Sequence[str | Path], epochs: int, pre
     out = {}
     level = row.level or "msmr"
     for res in _train_results(row, roots, epochs, precision):
-        read = [(h["epoch"] + 1, h["test"].get(level, h["test"]["msmr"])) for h in res.get("history", []) if h.get("test")]
+        read = [(h["epoch"] + 1, h["test"].get(level, h["test"]["msmr"]))
+                for h in res.get("history", []) if h.get("test")]
         pts = [(epoch, m["R1"], m["mAP"]) for epoch, m in read]
         if pts:
             out[f"split {res['config']['split_seed']}"] = pts
