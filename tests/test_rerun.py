@@ -1,12 +1,15 @@
 """himpc rerun: parameter slugs, grids, skip-when-done, failures named with notebook, parameters and cell."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from himpc import rerun as rr
 from himpc.cli import main
+
+DOLLAR_MATH = re.compile(r"\$\$|(?<!\\)\$[^\s$][^$\n]*\$")   # myst dollarmath: $V^l$, $$...$$
 
 
 def test_slug_is_stable_and_file_safe():
@@ -45,6 +48,10 @@ def test_every_notebook_is_clean_source():
         untagged = [c for c in code if not set(c.get("metadata", {}).get("tags", [])) &
                     {"parameters", "remove-cell", "hide-input", "remove-input"}]
         assert not untagged, f"{stem}: code cells without a display tag"
+        text = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+        assert not DOLLAR_MATH.search(text), (
+            f"{stem}: $...$ math makes Sphinx load MathJax from a CDN on this page and the root page; "
+            f"the book ships no MathJax (it must read offline): write V<sup>l</sup> or Unicode instead")
 
 
 def test_two_parameters_cells_are_refused_with_the_notebook_name(tmp_path):
