@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def generated(root: Path = ROOT) -> str:
-    return ba.headline_markdown([root / "results" / "kgbd"], 40, load_paper(root / "book" / "paper_results.yaml"))
+    return ba.headline_markdown([root / "results" / "kgbd"], 40, load_paper(root / "book" / "paper_results.yaml"),
+                                long_epochs=80)
 
 
 if __name__ == "__main__":
