@@ -276,27 +276,38 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def _data_import(args: argparse.Namespace) -> int:
     from .data import DataError, save_npz
+    from .data.columns import ColumnSpec
     from .data.folder import import_folder
+    from .data.keypoints import KeypointOptions
     from .layouts import LayoutError, get_layout, layout_from_spec
-    if not args.path or not args.pattern or not args.out:
-        raise SystemExit("himpc data import FOLDER --pattern REGEX (--layout NAME | --layout-spec FILE) --out FILE.npz")
+    if not args.path or not args.pattern or not (args.out or args.inspect):
+        raise SystemExit("himpc data import FOLDER --pattern REGEX [--layout NAME | --layout-spec FILE] "
+                         "[--columns ...] (--out FILE.npz | --inspect)")
     try:
-        if args.layout_spec:
-            layout = layout_from_spec(Path(args.layout_spec))
-        else:
-            layout = get_layout(args.layout or "kinect-v1-20")
+        layout = (layout_from_spec(Path(args.layout_spec)) if args.layout_spec
+                  else get_layout(args.layout) if args.layout else None)
     except (LayoutError, OSError, ValueError) as err:
         raise SystemExit(f"layout spec {args.layout_spec or args.layout}: {err}") from None
+    spec = ColumnSpec(columns=args.columns, delimiter=args.delimiter, comment=args.comment,
+                      skip_rows=args.skip_rows, dims=args.dims)
     try:
         ss, report = import_folder(args.path, args.pattern, layout, glob=args.glob, min_frames=args.min_frames,
-                                   strict=args.strict, progress=not args.quiet)
+                                   strict=args.strict, progress=not args.quiet and not args.inspect, spec=spec,
+                                   fmt=args.format, keypoints=KeypointOptions(min_confidence=args.min_confidence,
+                                                                              max_missing=args.max_missing))
     except DataError as err:
         raise SystemExit(str(err)) from None
+    if args.inspect:                                # a dry run: what each file holds, nothing written
+        print(report.inspection())
+        print(report.summary())
+        print(f"would write {ss.num_walks} walks of {len(set(ss.person))} persons, {len(ss.positions):,} frames, "
+              f"layout {ss.layout.name} x {ss.dims} (--inspect: nothing written)")
+        return 0
     out = save_npz(ss, args.out)
     print(report.summary())
     print(f"wrote {out}: {ss.num_walks} walks of {len(set(ss.person))} persons, {len(ss.positions):,} frames, "
-          f"layout {layout.name}" + "".join(f", {k}: {sorted({str(v) for v in getattr(ss, k)})}"
-                                            for k in ("view", "condition") if getattr(ss, k) is not None))
+          f"layout {ss.layout.name} x {ss.dims}" + "".join(f", {k}: {sorted({str(v) for v in getattr(ss, k)})}"
+                                                        for k in ("view", "condition") if getattr(ss, k) is not None))
     print(f"next: himpc data --dataset npz:{Path(out).resolve()} --split-seed 0")
     return 0
 
@@ -372,12 +383,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="any Config field (protocol, by_field, probe_values ...): prints that split's counts")
     p.add_argument("--pattern", help="import: regex with named groups person (required), view, condition")
-    p.add_argument("--layout", help="import: a known layout (kinect-v1-20, kinect-v1-20-sdk, kinect-v2-25, coco-14)")
+    p.add_argument("--layout", help="import: a known layout (kinect-v1-20, kinect-v1-20-sdk, kinect-v2-25, coco-14, "
+                   "openpose-body25, openpose-coco18, coco-17); default: found from a named header or the "
+                   "keypoint count")
     p.add_argument("--layout-spec", help="import: a JSON layout spec file (custom joints and groups)")
     p.add_argument("--out", help="import: the .npz to write")
     p.add_argument("--glob", default="**/*", help="import: which files under the folder")
     p.add_argument("--min-frames", type=int, default=26, help="import: shorter walks are skipped")
-    p.add_argument("--strict", action="store_true", help="import: refuse instead of skipping a bad file")
+    p.add_argument("--strict", action="store_true",
+                   help="import: all or nothing: any faulty walk (each one listed) and nothing is written")
+    p.add_argument("--format", default="table", choices=("table", "openpose", "coco17"),
+                   help="import: delimited text (table), OpenPose per-frame JSON folders, COCO-17 keypoint JSON")
+    p.add_argument("--columns", default="auto",
+                   help="import: the joint columns: auto (named header or all numeric cells), index ranges "
+                        "0:54 / 2:56,60:63, header names A_X,A_Y,..., or re:REGEX over the header")
+    p.add_argument("--delimiter", default="auto", help="import: auto | comma | semicolon | tab | whitespace | a character")
+    p.add_argument("--comment", default="#", help="import: rows starting with this are skipped")
+    p.add_argument("--skip-rows", type=int, default=0, help="import: rows skipped at the top (a title block)")
+    p.add_argument("--dims", type=int, choices=(2, 3), help="import: coordinates per joint (default 3, or the header's)")
+    p.add_argument("--min-confidence", type=float, default=0.1, help="import (2D): keypoints below are missing")
+    p.add_argument("--max-missing", type=float, default=0.5,
+                   help="import (2D): frames missing more than this fraction of joints are dropped")
+    p.add_argument("--inspect", action="store_true",
+                   help="import: a dry run: print what each file holds and what would be written; write nothing")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_data)
     p = sub.add_parser("rerun", help="execute the book's notebooks with papermill for a profile or YAML grid")

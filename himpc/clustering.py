@@ -181,7 +181,8 @@ def _exact_rows(xl: torch.Tensor, xr: torch.Tensor, rows: np.ndarray, k: int) ->
 
 
 def knn(features: ArrayLike, k: int, chunk: Optional[int] = None,
-        precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+        precision: str = "fp32", backend: str = "exact", ef_search: int = 64,
+        nprobe: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """k nearest neighbours of every row among all rows (Alg. 1, ``initial_rank``).
 
     Exact brute force on row blocks (matmul-based squared Euclidean distances).  The
@@ -198,12 +199,18 @@ def knn(features: ArrayLike, k: int, chunk: Optional[int] = None,
     measured on KGBD features) pushes it more than ``BF16_EXTRA`` places down; the returned
     distances are fp32 ones.  ``tests/test_clustering_bf16.py`` compares the lists and the clusters
     with the fp32 path on real features.
+
+    ``backend``: ``exact`` (this search) or a faiss index (:mod:`himpc.knn_backends`: ``faiss-flat``,
+    ``faiss-hnsw`` with ``ef_search``, ``faiss-ivf`` with ``nprobe``) that proposes ``k +
+    TIE_MARGIN`` candidates, re-ranked here in fp32 with the same tie rule.
     """
     x = _check_features(features)
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     n = x.shape[0]
     k = min(int(k), n)
+    if backend != "exact":
+        return _knn_from_candidates(x, k, backend, ef_search, nprobe)
     if chunk is None:
         chunk = 2048 if x.device.type == "cpu" else 8192
     bf16 = precision == "bf16" and x.dtype == torch.float32 and n > k + BF16_EXTRA
@@ -254,6 +261,29 @@ def knn(features: ArrayLike, k: int, chunk: Optional[int] = None,
 
 
 BF16_EXTRA = 24     # candidates beyond k that the bf16 pass keeps for the fp32 re-ranking
+
+
+def _knn_from_candidates(x: torch.Tensor, k: int, backend: str, ef_search: int,
+                         nprobe: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`knn`'s output from a faiss backend's candidates, re-ranked in fp32 (same tie rule)."""
+    from .knn_backends import TIE_MARGIN, faiss_candidates
+    cand = faiss_candidates(x, k + TIE_MARGIN, backend, ef_search=ef_search, nprobe=nprobe)
+    xl, xr = _augment(x.float() if x.dtype != torch.float64 else x)
+    d, i = _rerank(xl, xr, cand)                           # rows sorted by index: repeats are adjacent
+    again = np.zeros_like(d, dtype=bool)
+    again[:, 1:] = i[:, 1:] == i[:, :-1]
+    d[again] = np.inf
+    d, i = _sort_rows(d, i)
+    dist, idx = d[:, :k].copy(), i[:, :k].copy()
+    short = np.flatnonzero(np.isposinf(dist).any(axis=1))   # the index found fewer than k: search exactly
+    if len(short):
+        logger.info("knn %s: %d of %d rows had fewer than %d candidates, searched exactly", backend, len(short), len(d), k)
+        for s in range(0, len(short), 2048):
+            rows = short[s:s + 2048]
+            dist[rows], idx[rows] = _exact_rows(xl, xr, rows, k)
+    np.maximum(dist, 0, out=dist)
+    dist[:, 0] = 0
+    return torch.from_numpy(dist), torch.from_numpy(idx)
 
 
 def _augment_bf16(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -503,6 +533,9 @@ def jaccard_graph(
     workers: Optional[int] = None,
     timings: Optional[dict] = None,
     precision: str = "fp32",
+    knn_backend: str = "exact",
+    knn_ef_search: int = 64,
+    knn_nprobe: int = 16,
 ) -> sp.csr_matrix:
     """Sparse k-reciprocal Jaccard distance graph (Alg. 1; Zhong et al. 2017 re-ranking).
 
@@ -518,7 +551,8 @@ def jaccard_graph(
     ``chunk_terms``: (i, k, column) terms per Jaccard block (~32 bytes each);
     ``workers``: threads for the Jaccard blocks (default ``torch.get_num_threads()``);
     ``timings``, if given, receives the seconds of each stage; ``precision``: of the kNN's
-    candidate search (:func:`knn`; ``bf16`` re-ranks its candidates in fp32).
+    candidate search (:func:`knn`; ``bf16`` re-ranks its candidates in fp32); ``knn_backend``,
+    ``knn_ef_search``, ``knn_nprobe``: :func:`knn`'s search (:mod:`himpc.knn_backends`).
     float32 features give float32 encodings (float64 sums); float64 stays float64.
     """
     t = {} if timings is None else timings
@@ -529,7 +563,8 @@ def jaccard_graph(
         k1, k2, width = _effective_ks(n, k1, k2, rank_width)
         if normalize:
             x = torch.nn.functional.normalize(x, dim=1)
-        _, idx = knn(x, width, chunk=knn_chunk, precision=precision)
+        _, idx = knn(x, width, chunk=knn_chunk, precision=precision, backend=knn_backend,
+                     ef_search=knn_ef_search, nprobe=knn_nprobe)
         rank = idx.cpu().numpy()
         t1 = time.perf_counter()
         sets = _expanded_sets(rank, k1)

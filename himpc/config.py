@@ -10,8 +10,10 @@ the ``official-code`` bundle of switches.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Optional
 
@@ -20,6 +22,14 @@ DATASET_DBSCAN: dict[str, tuple[float, int]] = {
     "KGBD": (0.6, 4), "BIWI-Still": (0.6, 2), "BIWI-Walking": (0.8, 2), "KS20": (0.8, 2),
     "IAS-A": (0.8, 2), "IAS-B": (0.8, 2), "CASIA-B": (0.75, 2),
 }
+
+
+@functools.lru_cache(maxsize=None)
+def _literal_fields() -> dict[str, tuple]:
+    """``{field: allowed values}`` of the Config fields typed ``Literal[...]``."""
+    hints = typing.get_type_hints(Config)
+    return {f.name: typing.get_args(hints[f.name]) for f in fields(Config)
+            if typing.get_origin(hints[f.name]) is typing.Literal}
 
 
 @dataclass
@@ -72,6 +82,9 @@ class Config:
     min_samples: Optional[int] = None
     k1: int = 20
     k2: int = 6
+    knn_backend: Literal["exact", "faiss-flat", "faiss-hnsw", "faiss-ivf"] = "exact"   # himpc.knn_backends
+    knn_ef_search: int = 64               # faiss-hnsw: efSearch (candidates explored per query)
+    knn_nprobe: int = 16                  # faiss-ivf: inverted lists searched per query
 
     # --- optimisation ------------------------------------------------------------------
     lr: float = 3.5e-4
@@ -115,16 +128,13 @@ class Config:
             raise ValueError("hidden, seq_len and batch_size must be positive")
         if self.hsm and self.seq_len < 2:
             raise ValueError("hard skeleton mining needs seq_len >= 2")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
-        if self.shuffle not in ("epoch", "once"):
-            raise ValueError(f"shuffle must be 'epoch' or 'once', got {self.shuffle!r}")
+        for name, choices in _literal_fields().items():      # every Literal field: one of its values
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {' | '.join(map(str, choices))}, got {getattr(self, name)!r}")
         if not 0.0 <= self.memory_momentum < 1.0:
             raise ValueError(f"memory_momentum must be in [0, 1), got {self.memory_momentum!r}")
-        if self.pseudo_labels not in ("dbscan", "walk", "walk-merge", "identity"):
-            raise ValueError(f"unknown pseudo_labels {self.pseudo_labels!r}")
-        if self.selection not in ("last", "train-loss", "oracle-test"):
-            raise ValueError(f"unknown selection {self.selection!r}")
+        if self.knn_ef_search < 1 or self.knn_nprobe < 1:
+            raise ValueError("knn_ef_search and knn_nprobe must be >= 1")
         self.probe_values = tuple(self.probe_values)
         self.gallery_values = tuple(self.gallery_values)
         self.train_values = tuple(self.train_values)

@@ -65,7 +65,7 @@ def level_inputs(clips: ClipSet, levels: str) -> torch.Tensor:
 
 def level_dims(clips: ClipSet, levels: str) -> list[int]:
     parts = build_hierarchy(torch.from_numpy(clips.clips[:1]), clips.layout, levels)
-    return [p.shape[-2] * 3 for p in parts]
+    return [p.shape[-2] * p.shape[-1] for p in parts]   # parts x coordinates (3, or 2 for 2D)
 
 
 def build_model(cfg: Config, train: ClipSet) -> HiMPCModel:
@@ -220,7 +220,8 @@ class Trainer:
         labels = torch.full(v.shape[:2], -1, dtype=torch.long)
         results = cluster_levels(v, eps=cfg.dbscan_eps, min_samples=cfg.dbscan_min_samples, k1=cfg.k1, k2=cfg.k2,
                                  normalize=cfg.jaccard_normalize, rank_width=cfg.k1 if cfg.knn_list_k1 else None,
-                                 precision=self.precision)
+                                 precision=self.precision, knn_backend=cfg.knn_backend,
+                                 knn_ef_search=cfg.knn_ef_search, knn_nprobe=cfg.knn_nprobe)
         for lv, (name, res) in enumerate(zip(cfg.levels, results)):
             labels[lv] = torch.from_numpy(np.asarray(res.labels, dtype=np.int64))
             self.cluster_stages[name] = {k: round(v, 2) for k, v in res.timings.items()}

@@ -40,8 +40,10 @@ class Layout:
         j = len(self.joints)
         if len(set(self.joints)) != j:
             raise LayoutError(f"layout {self.name!r}: joint names are not unique")
-        if self.root not in self.joints:
-            raise LayoutError(f"layout {self.name!r}: root {self.root!r} is not one of its joints")
+        missing = [r for r in self.root.split("+") if r not in self.joints]
+        if missing:
+            raise LayoutError(f"layout {self.name!r}: root {self.root!r} names {missing}, not joints of the layout "
+                              "(a joint name, or joints joined by '+' to centre on their mean)")
         for kind, parts, n in (("components", self.components, 10), ("limbs", self.limbs, 5)):
             if len(parts) != n:
                 raise LayoutError(f"layout {self.name!r}: {kind} must have {n} groups, got {len(parts)}")
@@ -56,13 +58,15 @@ class Layout:
     def num_joints(self) -> int:
         return len(self.joints)
 
-    @property
-    def root_index(self) -> int:
-        return self.joints.index(self.root)
+    def root_indices(self, root_joint: "str | None" = None) -> tuple[int, ...]:
+        """The joints whose mean a frame is centred on (:meth:`root_name`; ``LHip+RHip`` is two)."""
+        return tuple(self.index(j) for j in self.root_name(root_joint).split("+"))
 
     def root_name(self, root_joint: "str | None" = None) -> str:
         """The joint a frame is centred on: ``None`` is the layout's root, ``joint0`` the first joint
-        of the stored order (what the authors' code uses), anything else a joint name."""
+        of the stored order (what the authors' code uses), anything else a joint name, or joint names
+        joined by ``+`` (their mean: a layout without a mid-hip joint, e.g. COCO-17, centres on
+        ``LHip+RHip``)."""
         if root_joint is None:
             return self.root
         return self.joints[0] if root_joint == "joint0" else root_joint
@@ -167,6 +171,56 @@ _LIMB14 = (
     ("LShoulder", "LElbow", "LWrist"), ("RShoulder", "RElbow", "RWrist"),
 )
 
+# 2D pose-estimator layouts (himpc.data.keypoints reads their files).  OpenPose BODY_25 and its
+# COCO-18 model (https://github.com/CMU-Perceptual-Computing-Lab/openpose, doc/02_output.md), and the
+# COCO-17 keypoints of COCO / mmpose / detectron2 (no neck and no mid hip: centred on the hips' mean).
+_BODY25 = (
+    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist", "MidHip",
+    "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar",
+    "LBigToe", "LSmallToe", "LHeel", "RBigToe", "RSmallToe", "RHeel",
+)
+_COMP_BODY25 = (
+    ("LHip", "LKnee"), ("LAnkle", "LBigToe", "LSmallToe", "LHeel"),
+    ("RHip", "RKnee"), ("RAnkle", "RBigToe", "RSmallToe", "RHeel"),
+    ("MidHip", "Neck"), ("Nose", "REye", "LEye", "REar", "LEar"),
+    ("LShoulder",), ("LElbow", "LWrist"), ("RShoulder",), ("RElbow", "RWrist"),
+)
+_LIMB_BODY25 = (
+    ("LHip", "LKnee", "LAnkle", "LBigToe", "LSmallToe", "LHeel"),
+    ("RHip", "RKnee", "RAnkle", "RBigToe", "RSmallToe", "RHeel"),
+    ("MidHip", "Neck", "Nose", "REye", "LEye", "REar", "LEar"),
+    ("LShoulder", "LElbow", "LWrist"), ("RShoulder", "RElbow", "RWrist"),
+)
+_COCO18 = (
+    "Nose", "Neck", "RShoulder", "RElbow", "RWrist", "LShoulder", "LElbow", "LWrist",
+    "RHip", "RKnee", "RAnkle", "LHip", "LKnee", "LAnkle", "REye", "LEye", "REar", "LEar",
+)
+_COMP18 = (
+    ("LHip",), ("LKnee", "LAnkle"), ("RHip",), ("RKnee", "RAnkle"), ("Neck",),
+    ("Nose", "REye", "LEye", "REar", "LEar"),
+    ("LShoulder",), ("LElbow", "LWrist"), ("RShoulder",), ("RElbow", "RWrist"),
+)
+_LIMB18 = (
+    ("LHip", "LKnee", "LAnkle"), ("RHip", "RKnee", "RAnkle"), ("Nose", "Neck", "REye", "LEye", "REar", "LEar"),
+    ("LShoulder", "LElbow", "LWrist"), ("RShoulder", "RElbow", "RWrist"),
+)
+_COCO17 = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+_COMP17 = (
+    ("left_hip",), ("left_knee", "left_ankle"), ("right_hip",), ("right_knee", "right_ankle"),
+    ("left_shoulder", "right_shoulder", "left_hip", "right_hip"),
+    ("nose", "left_eye", "right_eye", "left_ear", "right_ear"),
+    ("left_shoulder",), ("left_elbow", "left_wrist"), ("right_shoulder",), ("right_elbow", "right_wrist"),
+)
+_LIMB17 = (
+    ("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle"),
+    ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder"),
+    ("left_shoulder", "left_elbow", "left_wrist"), ("right_shoulder", "right_elbow", "right_wrist"),
+)
+
 LAYOUTS: dict[str, Layout] = {
     # The authors' code centres every frame on joint 0 of the order the data is stored in
     # (utils/process.py L26-28 subtract input_data[:, :, 0]; KGBD is reordered to SDK order only
@@ -179,6 +233,9 @@ LAYOUTS: dict[str, Layout] = {
     "kinect-v2-25": _by_names("kinect-v2-25", _V2_25, "SpineBase", _COMP25, _LIMB25),
     # The authors centre every layout on its joint 0; for this order that is the nose.
     "coco-14": _by_names("coco-14", _COCO14, "Nose", _COMP14, _LIMB14),
+    "openpose-body25": _by_names("openpose-body25", _BODY25, "MidHip", _COMP_BODY25, _LIMB_BODY25),
+    "openpose-coco18": _by_names("openpose-coco18", _COCO18, "LHip+RHip", _COMP18, _LIMB18),
+    "coco-17": _by_names("coco-17", _COCO17, "left_hip+right_hip", _COMP17, _LIMB17),
 }
 
 

@@ -53,11 +53,36 @@ _COCO14_BONES = (
     ("RHip", "RKnee"), ("RKnee", "RAnkle"), ("Neck", "LHip"), ("LHip", "LKnee"), ("LKnee", "LAnkle"),
     ("RHip", "LHip"),
 )
+_COCO18_BONES = (
+    ("Nose", "Neck"), ("Neck", "RShoulder"), ("RShoulder", "RElbow"), ("RElbow", "RWrist"),
+    ("Neck", "LShoulder"), ("LShoulder", "LElbow"), ("LElbow", "LWrist"), ("Neck", "RHip"),
+    ("RHip", "RKnee"), ("RKnee", "RAnkle"), ("Neck", "LHip"), ("LHip", "LKnee"), ("LKnee", "LAnkle"),
+    ("Nose", "REye"), ("REye", "REar"), ("Nose", "LEye"), ("LEye", "LEar"),
+)
+_BODY25_BONES = (
+    ("Nose", "Neck"), ("Neck", "RShoulder"), ("RShoulder", "RElbow"), ("RElbow", "RWrist"),
+    ("Neck", "LShoulder"), ("LShoulder", "LElbow"), ("LElbow", "LWrist"), ("Neck", "MidHip"),
+    ("MidHip", "RHip"), ("RHip", "RKnee"), ("RKnee", "RAnkle"), ("MidHip", "LHip"), ("LHip", "LKnee"),
+    ("LKnee", "LAnkle"), ("Nose", "REye"), ("REye", "REar"), ("Nose", "LEye"), ("LEye", "LEar"),
+    ("LAnkle", "LBigToe"), ("LBigToe", "LSmallToe"), ("LAnkle", "LHeel"),
+    ("RAnkle", "RBigToe"), ("RBigToe", "RSmallToe"), ("RAnkle", "RHeel"),
+)
+_COCO17_BONES = (
+    ("nose", "left_eye"), ("left_eye", "left_ear"), ("nose", "right_eye"), ("right_eye", "right_ear"),
+    ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"),
+    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"), ("left_shoulder", "left_hip"),
+    ("right_shoulder", "right_hip"), ("left_hip", "right_hip"), ("left_hip", "left_knee"),
+    ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+    ("nose", "left_shoulder"),
+)
 BONES: dict[str, tuple[tuple[str, str], ...]] = {
     "kinect-v1-20": _SDK_BONES,
     "kinect-v1-20-sdk": _SDK_BONES,
     "kinect-v2-25": _V2_BONES,
     "coco-14": _COCO14_BONES,
+    "openpose-body25": _BODY25_BONES,
+    "openpose-coco18": _COCO18_BONES,
+    "coco-17": _COCO17_BONES,
 }
 
 
@@ -98,7 +123,10 @@ def use_book_renderer() -> None:
 
 # ----------------------------------------------------------------------------- skeletons
 def _xyz(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Kinect camera coordinates (x right, y up, z depth) -> plot axes (x, depth, up)."""
+    """Kinect camera coordinates (x right, y up, z depth) -> plot axes (x, depth, up); 2D keypoints
+    (x right, y down, as in the image) stand in the plane of zero depth, head up."""
+    if points.shape[-1] == 2:
+        return points[..., 0], np.zeros_like(points[..., 0]), -points[..., 1]
     return points[..., 0], points[..., 2], points[..., 1]
 
 

@@ -39,7 +39,7 @@ def test_kgbd_and_sdk_orders_agree():
     b = build_hierarchy(x[:, perm], kg, "CL")
     assert all(torch.allclose(u, v) for u, v in zip(a, b))
     # default root: the hip centre (the authors' joint 0 of the raw order, the head, is root_joint=joint0)
-    assert kg.root == "HipCenter" and kg.root_index == 11 and sdk.root == "HipCenter"
+    assert kg.root == "HipCenter" and kg.root_indices() == (11,) and sdk.root == "HipCenter"
 
 
 def test_custom_spec_and_errors():

@@ -40,7 +40,7 @@ def test_import_two_layouts_and_bad_files(tmp_path):
     assert frames.shape == (40, 18, 3)
     bad = tmp_path / "nan.txt"
     bad.write_text("\n".join(",".join(["nan"] * 54) for _ in range(3)))
-    with pytest.raises(DataError, match="nan.txt: frame 0 holds a non-finite"):
+    with pytest.raises(DataError, match=r"nan.txt, line 1, column 0: nan \(NaN or infinite"):
         read_walk(bad, layout_from_spec(SPEC))
 
 

@@ -26,7 +26,7 @@ def test_root_facing_removes_heading_and_keeps_shape():
     b = normalize_clips(_rot_y(clips, 1.1), lay, "root-facing")   # same clips, turned about the vertical
     assert np.allclose(a, b, atol=1e-5)
     assert np.allclose(facing_angles(a, lay), 0.0, atol=1e-5)     # mean hip axis now along +x
-    root = lay.root_index
+    root, = lay.root_indices()
     assert np.allclose(a[..., root, :], 0.0, atol=1e-6)
     # rotation keeps every bone length
     d0 = np.linalg.norm(clips[..., 2, :] - clips[..., 3, :], axis=-1)

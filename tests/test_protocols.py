@@ -85,8 +85,8 @@ def test_normalize_clips():
     cs = make_clips(ss, [0], seq_len=4, trim=0)
     lay = ss.layout
     out = normalize_clips(cs.clips, lay, "root")
-    assert out is not cs.clips and np.all(out[:, :, lay.root_index] == 0)
-    np.testing.assert_allclose(out[0, 0, :, 1], np.arange(20) - lay.root_index)
+    assert out is not cs.clips and np.all(out[:, :, lay.root_indices()[0]] == 0)
+    np.testing.assert_allclose(out[0, 0, :, 1], np.arange(20) - lay.root_indices()[0])
     np.testing.assert_allclose(out[..., 0], 0)            # x was the frame index, shared by all joints
     same = normalize_clips(cs.clips, lay, "none")
     assert same is not cs.clips and np.array_equal(same, cs.clips)

@@ -66,5 +66,5 @@ def test_combined_preset_trains_on_merged_walks(tmp_path):
 
 
 def test_unknown_pseudo_labels_are_refused():
-    with pytest.raises(ValueError, match="unknown pseudo_labels"):
+    with pytest.raises(ValueError, match="pseudo_labels must be one of dbscan | walk | walk-merge | identity"):
         make_config("hi-mpch", pseudo_labels="kmeans")

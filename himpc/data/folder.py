@@ -1,21 +1,23 @@
-"""Import a folder of per-walk text files (the files a lab has) into the generic ``.npz`` format.
+"""Import a folder of per-walk files (the files a lab has) into the generic ``.npz`` format.
 
-One file per walk, CSV / semicolon / whitespace separated, in one of two shapes (detected per file
-from its column count):
+One walk per file (or, for OpenPose, per folder of frame files), in one of these shapes:
 
-* **one frame per row**: J x 3 numbers (x1 y1 z1 x2 y2 z2 ...), J the layout's joint count;
-* **one joint per row**: 3 numbers, optionally after a joint name (``Head;0.1;0.2;2.9``, as KGBD
-  files are), J rows per frame in the layout's joint order.
+* **delimited text** (``fmt="table"``; any delimiter, header and comment rows, extra columns):
+  one frame per row, the joint columns chosen as :mod:`himpc.data.columns` says (a named header
+  such as ``HipCenter_X`` is mapped onto the layout by itself; else ``--columns 2:62``, names or a
+  regex), or **one joint per row** (3 numbers, optionally after a joint name: ``Head;0.1;0.2;2.9``,
+  as KGBD files are), J rows per frame in the layout's joint order;
+* **2D keypoints** of a pose estimator (``fmt="openpose"`` / ``"coco17"``, :mod:`himpc.data.keypoints`).
 
-A first line that is not numeric is taken as a header and skipped.  The person (required),
-view and condition of each walk come from its path (relative to the folder, ``/``-separated)
-through a regular expression with named groups, e.g.
+The person (required), view and condition of each walk come from its path (relative to the
+folder, ``/``-separated) through a regular expression with named groups, e.g.
 ``sub(?P<person>\\d+)/Run(?P<condition>\\d+)``.
 
-Nothing is mixed in silently: a file whose path does not match, that is empty, whose rows have
-the wrong column count, that holds a non-finite value, or that is shorter than ``min_frames`` is
-skipped, with the file (and line) and the reason in the returned report (``strict=True`` refuses
-instead).  Persons with fewer walks than the walk-split protocol needs are named in the report.
+Nothing is mixed in silently: a walk whose path does not match, that is empty, whose rows are ragged,
+that holds a non-numeric, empty or non-finite cell, whose layout differs from the walks before it, or
+that is shorter than ``min_frames`` is skipped, with the file, line, column and reason in the report
+(``strict=True``: all or nothing, every fault listed).  Persons with fewer walks than the walk-split
+protocol needs are named in the report.
 """
 
 from __future__ import annotations
@@ -28,18 +30,18 @@ from typing import Optional, Union
 import numpy as np
 
 from ..layouts import Layout
+from .columns import Choice, ColumnSpec, _number, choose_columns, frames_from, named_header, numeric_cells, read_table
+from .keypoints import KeypointOptions, read_keypoint_walk
 from .skeletons import DataError, SkeletonSet
-
-_SPLIT = re.compile(r"[,;\s]+")
-
 
 @dataclass
 class ImportReport:
-    """What :func:`import_folder` read and what it skipped (file, reason)."""
+    """What :func:`import_folder` read and what it skipped (file, reason); per file, what was detected."""
 
     read: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     few_walks: dict[str, int] = field(default_factory=dict)      # person -> walks, below the protocol's need
+    detected: dict[str, dict] = field(default_factory=dict)      # file -> what read_walk found
 
     def summary(self) -> str:
         lines = [f"read {len(self.read)} walk file(s), skipped {len(self.skipped)}"]
@@ -50,89 +52,131 @@ class ImportReport:
                          + ", ".join(f"{p} ({n})" for p, n in sorted(self.few_walks.items())))
         return "\n".join(lines)
 
+    def inspection(self) -> str:
+        """One line per file: rows, columns, the chosen columns, the layout, the frames kept."""
+        out = []
+        for f, d in self.detected.items():
+            cols = d["chosen"] if len(d["chosen"]) <= 6 else d["chosen"][:3] + ["..."] + d["chosen"][-2:]
+            out.append(f"{f}: {d['rows']} rows x {d['columns']} columns"
+                       + (f" (header: {d['header']})" if d.get("header") else "")
+                       + f", delimiter {d['delimiter']!r}; joints from {d['how']}: {', '.join(map(str, cols))}; "
+                       f"layout {d['layout']} ({d['joints']} joints x {d['dims']}); {d['frames']} frames"
+                       + (f", person {d['person']}" if d.get("person") is not None else ""))
+        out += [f"{f}: SKIPPED, {why}" for f, why in self.skipped]
+        return "\n".join(out)
 
-def _rows(path: Path) -> list[tuple[int, list[str]]]:
-    text = path.read_text(encoding="utf-8", errors="replace")
-    return [(i + 1, [t for t in _SPLIT.split(line.strip()) if t]) for i, line in enumerate(text.splitlines())
-            if line.strip()]
 
+def read_walk_detected(path: Union[str, Path], layout: Optional[Layout] = None,
+                       spec: ColumnSpec = ColumnSpec()) -> tuple[np.ndarray, dict]:
+    """Frames [T, J, dims] of one walk file and what was detected in it (rows, columns, the joint
+    columns and how they were found, the layout); :class:`DataError` naming the file and line.
 
-def _number(tok: str) -> bool:
-    try:
-        float(tok)
-        return True
-    except ValueError:
-        return False
-
-
-def read_walk(path: Union[str, Path], layout: Layout) -> np.ndarray:
-    """Frames [T, J, 3] of one walk file; raises :class:`DataError` naming the file and line."""
+    Besides the column choices of :mod:`himpc.data.columns`, a file of **one joint per row** (3
+    numbers, or 2, optionally after a joint name: ``Head;0.1;0.2;2.9`` as KGBD files are) holds J rows
+    per frame in the layout's joint order."""
     path = Path(path)
-    rows = _rows(path)
-    if rows and not all(_number(t) for t in rows[0][1][-3:]):
-        rows = rows[1:]                                   # a header line
-    if not rows:
-        raise DataError(f"{path}: empty file")
-    j = layout.num_joints
-    counts = [(line, toks, sum(_number(t) for t in toks)) for line, toks in rows]
-    first = counts[0][2]
-    if first not in (3, j * 3):
-        raise DataError(f"{path}, line {counts[0][0]}: {first} numeric columns; layout {layout.name!r} needs "
-                        f"{j * 3} (one frame per row) or 3 (one joint per row)")
-    for line, _, c in counts:
-        if c != first:
-            raise DataError(f"{path}, line {line}: {c} numeric columns where the file's rows have {first}")
-    if first == j * 3:                                    # one frame per row
-        frames = np.asarray([[float(t) for t in toks if _number(t)] for _, toks, _ in counts]).reshape(-1, j, 3)
-    else:                                                 # one joint per row, maybe after a name
-        if len(rows) % j:
-            raise DataError(f"{path}: {len(rows)} joint rows are not a whole number of frames of {j} joints")
-        frames = np.asarray([[float(t) for t in toks[-3:]] for _, toks, _ in counts]).reshape(-1, j, 3)
-    bad = ~np.isfinite(frames).all(axis=(1, 2))
-    if bad.any():
-        raise DataError(f"{path}: frame {int(np.flatnonzero(bad)[0])} holds a non-finite coordinate")
-    return frames.astype(np.float32)
+    table = read_table(path, spec)
+    dims = spec.dims or 3
+    first = table.rows[0][1]
+    numeric = sum(_number(c) for c in first)
+    if (spec.columns == "auto" and layout is not None and numeric == dims and layout.num_joints > 1
+            and (table.header is None or named_header(table.header, layout, spec.dims) is None)):
+        j = layout.num_joints
+        if len(table.rows) % j:
+            raise DataError(f"{path}: {len(table.rows)} joint rows are not a whole number of frames of {j} joints")
+        width = len(first)
+        choice = Choice(list(range(width - dims, width)), layout, dims, f"one joint per row, the last {dims} cells")
+        frames = numeric_cells(table, choice.indices).reshape(-1, j, dims)
+    else:
+        choice = choose_columns(table, spec, layout)
+        frames = frames_from(table, choice)
+    info = {"rows": len(table.rows), "columns": len(first), "header": ", ".join(table.header[:6]) + (
+                ", ..." if len(table.header) > 6 else "") if table.header else None,
+            "delimiter": {None: "whitespace"}.get(table.delimiter, table.delimiter),
+            "how": choice.how, "chosen": choice.names or choice.indices, "layout": choice.layout.name,
+            "joints": choice.layout.num_joints, "dims": choice.dims, "frames": len(frames)}
+    return frames, info | {"layout_object": choice.layout}
 
 
-def import_folder(folder: Union[str, Path], pattern: str, layout: Layout, glob: str = "**/*",
+def read_walk(path: Union[str, Path], layout: Optional[Layout] = None, spec: ColumnSpec = ColumnSpec()) -> np.ndarray:
+    """Frames [T, J, dims] of one walk file (:func:`read_walk_detected`)."""
+    return read_walk_detected(path, layout, spec)[0]
+
+
+FORMATS = ("table", "openpose", "coco17")
+
+
+def walk_units(folder: Path, glob: str, fmt: str, suffixes: tuple[str, ...]) -> list[Path]:
+    """The walks under ``folder``: files (``table``: text with ``suffixes``; ``coco17``: .json), or for
+    ``openpose`` the folders that hold .json frame files."""
+    if fmt == "openpose":
+        dirs = {f.parent for f in folder.glob(glob) if f.is_file() and f.suffix.lower() == ".json"}
+        return sorted(dirs)
+    want = (".json",) if fmt == "coco17" else suffixes
+    return sorted(p for p in folder.glob(glob) if p.is_file() and p.suffix.lower() in want)
+
+
+def import_folder(folder: Union[str, Path], pattern: str, layout: Optional[Layout] = None, glob: str = "**/*",
                   suffixes: tuple[str, ...] = (".txt", ".csv", ".tsv", ".dat"), min_frames: int = 26,
-                  strict: bool = False, progress: bool = True) -> tuple[SkeletonSet, ImportReport]:
-    """Read every walk file under ``folder`` into a :class:`SkeletonSet` (see the module doc)."""
+                  strict: bool = False, progress: bool = True, spec: ColumnSpec = ColumnSpec(),
+                  fmt: str = "table", keypoints: KeypointOptions = KeypointOptions()
+                  ) -> tuple[Optional[SkeletonSet], ImportReport]:
+    """Read every walk under ``folder`` into a :class:`SkeletonSet` (see the module doc).
+
+    ``fmt``: ``table`` (delimited text, columns chosen by ``spec``), ``openpose`` or ``coco17``
+    (2D keypoints, :mod:`himpc.data.keypoints`).  Every walk must come out in one layout and
+    coordinate count (the first walk read fixes them).  ``strict``: all or nothing, every faulty
+    walk named in one :class:`DataError`.  The report's ``detected`` says what each file held."""
     from tqdm.auto import tqdm
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder} is not a folder")
+    if fmt not in FORMATS:
+        raise DataError(f"unknown --format {fmt!r} ({' | '.join(FORMATS)})")
     try:
         rx = re.compile(pattern)
     except re.error as err:
         raise DataError(f"--pattern {pattern!r} is not a regular expression: {err}") from err
     if "person" not in rx.groupindex:
         raise DataError(f"--pattern {pattern!r} needs a named group 'person', e.g. (?P<person>\\d+)")
-    files = sorted(p for p in folder.glob(glob) if p.is_file() and p.suffix.lower() in suffixes)
-    if not files:
-        raise DataError(f"{folder}: no files matching {glob} with suffix {', '.join(suffixes)}")
+    units = walk_units(folder, glob, fmt, suffixes)
+    if not units:
+        what = "folders of .json frames" if fmt == "openpose" else (
+            ".json files" if fmt == "coco17" else f"files with suffix {', '.join(suffixes)}")
+        raise DataError(f"{folder}: no {what} matching {glob}")
     report = ImportReport()
     walks, fields = [], {"person": [], "view": [], "condition": [], "name": []}
-    for f in tqdm(files, desc="import", unit="file", disable=not progress):
+    fixed: Optional[tuple[Layout, int]] = None
+    for f in tqdm(units, desc="import", unit="walk", disable=not progress):
         rel = f.relative_to(folder).as_posix()
         m = rx.search(rel)
         try:
             if m is None:
                 raise DataError(f"{rel}: path does not match the pattern {pattern!r}")
-            frames = read_walk(f, layout)
+            if fmt == "table":
+                frames, info = read_walk_detected(f, layout if layout is not None else (fixed or (None,))[0], spec)
+            else:
+                frames, info = read_keypoint_walk(f, fmt, layout, keypoints)
+            lay = info.pop("layout_object")
+            if fixed is not None and (lay, frames.shape[2]) != fixed:
+                raise DataError(f"{rel}: layout {lay.name!r} x {frames.shape[2]} where the walks before it are "
+                                f"{fixed[0].name!r} x {fixed[1]}")
             if len(frames) < min_frames:
                 raise DataError(f"{rel}: {len(frames)} frames, fewer than min_frames = {min_frames}")
         except DataError as err:
-            if strict:
-                raise
             report.skipped.append((rel, str(err).replace(f"{f}", rel)))
             continue
+        fixed = (lay, frames.shape[2])
         walks.append(frames)
         report.read.append(rel)
         g = m.groupdict()
+        report.detected[rel] = info | {"person": g["person"]}
         for k in ("person", "view", "condition"):
             fields[k].append(g.get(k))
         fields["name"].append(rel)
+    if strict and report.skipped:
+        raise DataError(f"{folder}: {len(report.skipped)} of {len(units)} walks could not be read, so nothing is "
+                        f"imported (all or nothing):\n" + "\n".join(f"  {f}: {why}" for f, why in report.skipped))
     if not walks:
         raise DataError(f"{folder}: no walk could be read\n" + report.summary())
     persons, counts = np.unique(fields["person"], return_counts=True)
@@ -140,5 +184,5 @@ def import_folder(folder: Union[str, Path], pattern: str, layout: Layout, glob: 
     offsets = np.concatenate([[0], np.cumsum([len(w) for w in walks])])
     opt = {k: (np.array(fields[k]) if all(v is not None for v in fields[k]) else None) for k in ("view", "condition")}
     ss = SkeletonSet(positions=np.concatenate(walks), walk_offsets=offsets, person=np.array(fields["person"]),
-                     layout=layout, walk_names=np.array(fields["name"]), source=str(folder), **opt)
+                     layout=fixed[0], walk_names=np.array(fields["name"]), source=str(folder), **opt)
     return ss, report

@@ -90,8 +90,9 @@ def load_npz(path: Union[str, Path]) -> SkeletonSet:
             pos = z["positions"]
             if pos.dtype.kind != "f":
                 raise DataError(f"{src}: 'positions' must be float32 (any float accepted), got dtype {pos.dtype}")
-            if pos.ndim != 3 or pos.shape[2] != 3:
-                raise DataError(f"{src}: 'positions' must be [total_frames, J, 3], got shape {pos.shape}")
+            if pos.ndim != 3 or pos.shape[2] not in (2, 3):
+                raise DataError(f"{src}: 'positions' must be [total_frames, J, 3] (or 2 for 2D keypoints), "
+                                f"got shape {pos.shape}")
             off = z["walk_offsets"]
             if off.dtype.kind not in "iu" or off.ndim != 1:
                 raise DataError(f"{src}: 'walk_offsets' must be a 1-D integer array, got {off.dtype} {off.shape}")
@@ -130,6 +131,8 @@ def save_npz(ss: SkeletonSet, path: Union[str, Path], compressed: bool = True) -
     else:
         arrays["layout_spec"] = np.array(json.dumps(ss.layout.to_spec()))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
+    tmp = path.with_name(path.name + ".part")          # written whole, then renamed: never a half file
+    with open(tmp, "wb") as f:
         (np.savez_compressed if compressed else np.savez)(f, **arrays)
+    tmp.replace(path)
     return path

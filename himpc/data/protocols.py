@@ -25,7 +25,7 @@ log = logging.getLogger("himpc.data")
 
 @dataclass
 class ClipSet:
-    """``clips`` float32 [N, F, J, 3]; per clip its ``person`` (str), source ``walk`` index
+    """``clips`` float32 [N, F, J, 3] (2 for 2D keypoints); per clip its ``person`` (str), source ``walk`` index
     (into the SkeletonSet, -1 if unknown) and ``start`` frame within the walk (-1 if unknown)."""
 
     clips: np.ndarray
@@ -40,8 +40,8 @@ class ClipSet:
         self.walk = np.asarray(self.walk, dtype=np.int64)
         self.start = np.asarray(self.start, dtype=np.int64)
         n = len(self.clips)
-        if self.clips.ndim != 4 or self.clips.shape[-1] != 3:
-            raise DataError(f"clips must be [N, F, J, 3], got shape {self.clips.shape}")
+        if self.clips.ndim != 4 or self.clips.shape[-1] not in (2, 3):
+            raise DataError(f"clips must be [N, F, J, 3] (or 2 for 2D keypoints), got shape {self.clips.shape}")
         if self.clips.shape[2] != self.layout.num_joints:
             raise DataError(f"clips have {self.clips.shape[2]} joints, layout {self.layout.name!r} "
                             f"has {self.layout.num_joints}")
@@ -94,7 +94,7 @@ def make_clips(ss: SkeletonSet, walks: Sequence[int], seq_len: int, trim: int) -
     k = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)   # clip index within its walk
     start = trim + k * seq_len
     idx = (ss.walk_offsets[wrep] + start)[:, None] + np.arange(seq_len)
-    clips = ss.positions[idx] if len(idx) else np.zeros((0, seq_len, ss.layout.num_joints, 3), np.float32)
+    clips = ss.positions[idx] if len(idx) else np.zeros((0, seq_len, ss.layout.num_joints, ss.dims), np.float32)
     return ClipSet(clips=clips, person=ss.person[wrep], walk=wrep, start=start, layout=ss.layout)
 
 
@@ -218,9 +218,12 @@ def normalize_clips(clips: np.ndarray, layout: Layout, mode: str = "root", root:
         raise ValueError(f"unknown normalize mode {mode!r} (root | root-facing | none)")
     if clips.shape[-2] != layout.num_joints:
         raise DataError(f"clips have {clips.shape[-2]} joints, layout {layout.name!r} has {layout.num_joints}")
-    r = layout.index(layout.root_name(root))
-    out = clips - clips[..., r:r + 1, :]
+    r = list(layout.root_indices(root))
+    out = clips - clips[..., r, :].mean(axis=-2, keepdims=True)
     if mode == "root-facing":
+        if clips.shape[-1] != 3:
+            raise DataError("normalize=root-facing rotates about the vertical axis and needs 3D skeletons; "
+                            f"these have {clips.shape[-1]} coordinates (use normalize=root)")
         a = facing_angles(out, layout)[..., None, None]              # [N, 1, 1]
         c, s = np.cos(a), np.sin(a)
         x, z = out[..., 0].copy(), out[..., 2].copy()

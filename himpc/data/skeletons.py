@@ -49,8 +49,8 @@ class SkeletonSet:
         """Check shapes, joint count and finiteness; raise :class:`DataError` on any problem."""
         src = self.source or "<skeleton set>"
         p = self.positions
-        if p.ndim != 3 or p.shape[2] != 3:
-            raise DataError(f"{src}: positions must be [frames, joints, 3], got shape {p.shape}")
+        if p.ndim != 3 or p.shape[2] not in (2, 3):
+            raise DataError(f"{src}: positions must be [frames, joints, 3] (or 2 for 2D keypoints), got shape {p.shape}")
         if p.shape[1] != self.layout.num_joints:
             raise DataError(f"{src}: {p.shape[1]} joints per frame but layout {self.layout.name!r} "
                             f"has {self.layout.num_joints}")
@@ -68,6 +68,11 @@ class SkeletonSet:
             wi = int(np.searchsorted(off, f, side="right") - 1)
             raise DataError(f"{src}: NaN or infinite coordinates in walk {self.walk_names[wi]} "
                             f"frame {f - off[wi]} ({int(bad.sum())} bad frames in all)")
+
+    @property
+    def dims(self) -> int:
+        """Coordinates per joint: 3 (x, y, z), or 2 for 2D keypoints (x, y)."""
+        return int(self.positions.shape[2])
 
     @property
     def num_walks(self) -> int:
@@ -96,7 +101,7 @@ class SkeletonSet:
     def summary(self) -> dict:
         lens = self.walk_lengths
         return {
-            "source": self.source, "layout": self.layout.name, "persons": int(len(np.unique(self.person))),
+            "source": self.source, "layout": self.layout.name, "dims": self.dims, "persons": int(len(np.unique(self.person))),
             "walks": self.num_walks, "frames": int(len(self.positions)),
             "frames_per_walk": {"min": int(lens.min()), "median": float(np.median(lens)), "max": int(lens.max())},
         }
