@@ -54,6 +54,7 @@ def _index(x: np.ndarray, backend: str, ef_search: int, nprobe: int, gpu: bool):
         nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))     # faiss wants >= 39 training points a cell
         index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, nlist)
         index.cp.seed = 0                               # k-means seed: the same cells every run
+        index.cp.max_points_per_centroid = 64           # k-means on <= 64 points a cell (N = 1M: 256K)
         index.train(x)
         index.nprobe = max(1, min(nprobe, nlist))
     else:

@@ -439,6 +439,21 @@ def line_figure(x: Sequence[Any], series: Mapping[str, Sequence[float]], title: 
     return fig
 
 
+def scaling_figure(series: Mapping[str, Mapping[str, Sequence[float]]], title: str = "") -> go.Figure:
+    """Seconds against N on log-log axes, one line per ``"backend, data"`` series
+    (``{"n", "seconds", "recall"}``): a colour per backend, solid for random, dotted for clustered data."""
+    fig = go.Figure()
+    backends = list(dict.fromkeys(name.split(",")[0] for name in series))
+    for name, s in series.items():
+        fig.add_scatter(x=list(s["n"]), y=list(s["seconds"]), name=name, mode="lines+markers",
+                        line=dict(color=px_colour(backends.index(name.split(",")[0])),
+                                  dash="dot" if name.endswith("clustered") else "solid"),
+                        customdata=list(s["recall"]), hovertemplate="N %{x:,}: %{y:.2f} s, recall %{customdata:.3f}")
+    fig.update_layout(title=title, xaxis_title="N (vectors)", yaxis_title="seconds (index build + search)",
+                      xaxis_type="log", yaxis_type="log", height=420, margin=dict(l=50, r=10, t=50, b=50))
+    return fig
+
+
 def heatmap_figure(z: np.ndarray, x: Sequence[Any], y: Sequence[Any], title: str = "", xaxis: str = "",
                    yaxis: str = "", text_fmt: str = ".2f", colorscale: str = "Blues") -> go.Figure:
     """A labelled heat map with values printed in the cells (sweeps such as eps x min_samples)."""
