@@ -269,41 +269,45 @@ def oracle_test_row(entry: Mapping[str, Any]) -> dict:
     return out
 
 
-def _headline_line(label: str, got: Mapping[str, Any], protocol: str) -> str:
+def _headline_cells(got: Mapping[str, Any], protocol: str) -> list[str]:
     n = len(got["splits"])
-    cells = " | ".join(f"{got[m]['mean']:.1f}" + (f" ± {got[m]['std']:.1f}" if n > 1 else "") for m in METRICS)
     where = f"{n} splits" if n > 1 else f"split {got['splits'][0]} only"
-    return f"| {label} | {cells} | {protocol}, {where} |"
+    return [f"{got[m]['mean']:.1f}" + (f" ± {got[m]['std']:.1f}" if n > 1 else "") for m in METRICS] + \
+        [f"{protocol}, {where}"]
+
+
+def headline_table(roots: Sequence[str | Path], epochs: int, paper: Mapping[str, Any],
+                   precision: str = "bf16", long_epochs: Optional[int] = None):
+    """The headline (README and book): the paper's quoted Hi-MPCh row, then ours at ``epochs`` from the
+    result files (the paper's method, hi-mpc+, hi-mpc+ with re-ranking), each with its splits; with
+    ``long_epochs``, the paper's method at that budget too, and the same runs read at the epoch the
+    paper's protocol picks on probe/gallery (its own, labelled row), as a :class:`himpc.report.Table`."""
+    from .report import Table
+    quoted = quoted_hi_mpch(paper)
+    pick = (ROWS[4], ROWS[0], ROWS[5])
+    rows = {r["label"]: r for r in ablation_rows(roots, epochs, precision, rows=pick)}
+    body = [["Hi-MPCh, paper (quoted)", *(f"{quoted[m]:.1f}" for m in METRICS), "best epoch picked on the test set"]]
+    fixed = f"{{}} epochs fixed in advance, last epoch, {precision}"
+    for r in pick:
+        if rows[r.label]["splits"]:
+            body.append([r.label, *_headline_cells(rows[r.label], fixed.format(epochs))])
+    if long_epochs:
+        long = ablation_rows(roots, long_epochs, precision, rows=(ROWS[4],))[0]
+        if long["splits"]:
+            body.append([f"{ROWS[4].label}, {long_epochs} epochs", *_headline_cells(long, fixed.format(long_epochs))])
+            oracle = oracle_test_row(long)
+            if oracle["splits"]:
+                at = ", ".join(str(oracle["picked"][s]) for s in oracle["splits"])
+                body.append([f"{ROWS[4].label}, {long_epochs} epochs, epoch picked on probe/gallery",
+                             *_headline_cells(oracle, "the paper's protocol replayed on the runs above (best "
+                                                      f"traced Rank-1, patience 50; epoch {at}), test-selected")])
+    return Table(["KGBD, clip-level", *METRICS, "protocol"], body)
 
 
 def headline_markdown(roots: Sequence[str | Path], epochs: int, paper: Mapping[str, Any],
                       precision: str = "bf16", long_epochs: Optional[int] = None) -> str:
-    """The README's headline table: the paper's quoted Hi-MPCh row, then ours at ``epochs`` from the
-    result files (the paper's method, hi-mpc+, hi-mpc+ with re-ranking), each with its splits; with
-    ``long_epochs``, the paper's method at that budget too, and the same runs read at the epoch the
-    paper's protocol picks on probe/gallery (its own, labelled row)."""
-    quoted = quoted_hi_mpch(paper)
-    pick = (ROWS[4], ROWS[0], ROWS[5])
-    rows = {r["label"]: r for r in ablation_rows(roots, epochs, precision, rows=pick)}
-    lines = ["| KGBD, clip-level | R1 | R5 | R10 | mAP | protocol |", "|---|---|---|---|---|---|",
-             "| Hi-MPCh, paper (quoted) | " + " | ".join(f"{quoted[m]:.1f}" for m in METRICS)
-             + " | best epoch picked on the test set |"]
-    fixed = f"{{}} epochs fixed in advance, last epoch, {precision}"
-    for r in pick:
-        if rows[r.label]["splits"]:
-            lines.append(_headline_line(r.label, rows[r.label], fixed.format(epochs)))
-    if long_epochs:
-        long = ablation_rows(roots, long_epochs, precision, rows=(ROWS[4],))[0]
-        if long["splits"]:
-            lines.append(_headline_line(f"{ROWS[4].label}, {long_epochs} epochs", long, fixed.format(long_epochs)))
-            oracle = oracle_test_row(long)
-            if oracle["splits"]:
-                at = ", ".join(str(oracle["picked"][s]) for s in oracle["splits"])
-                lines.append(_headline_line(
-                    f"{ROWS[4].label}, {long_epochs} epochs, epoch picked on probe/gallery", oracle,
-                    f"the paper's protocol replayed on the runs above (best traced Rank-1, patience 50; "
-                    f"epoch {at}), test-selected"))
-    return "\n".join(lines)
+    """:func:`headline_table` as the README's Markdown."""
+    return headline_table(roots, epochs, paper, precision, long_epochs).to_markdown()
 
 
 def replace_block(text: str, block: str) -> str:

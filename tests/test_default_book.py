@@ -98,7 +98,7 @@ def test_budget_figure_draws_the_headline_traces_and_every_longer_run(default_bo
 def test_beyond_page_shows_the_ablation_the_result_files_hold(default_book, browser):
     """Page 16's ablation table: one row per ablation row, each measured cell the mean ± std of the
     committed result files (derived here, not typed), and the bars drawn for the measured rows only."""
-    from himpc import beyond_ablation as ba
+    from himpc import beyond_ablation as ba, report
     rows = ba.ablation_rows([ROOT / "results" / "kgbd"], 40)
     want = ba.ablation_table(rows).rows
     browser.get((default_book / "notebooks/16_beyond.html").as_uri())
@@ -111,3 +111,9 @@ def test_beyond_page_shows_the_ablation_the_result_files_hold(default_book, brow
     bars = next(f["bars"] for f in rep["figs"] if f["bars"])
     assert sorted(bars[0]["x"]) == sorted(r["label"] for r in rows if r["splits"])
     assert "hi-mpc+ reaches" in rep["text"] and "quoted" in rep["text"]
+    headline = ba.headline_table([ROOT / "results" / "kgbd"], 40, report.load_paper(), long_epochs=80).rows
+    got = browser.execute_script(
+        "const t = document.querySelectorAll('table.himpc-table')[1];"
+        "return Array.from(t.querySelectorAll('tbody tr')).map(r => Array.from(r.cells).map(c => c.innerText.trim()));")
+    assert [[" ".join(c.split()) for c in r] for r in got] == headline        # the paper's protocol row too
+    assert any("epoch picked on probe/gallery" in r[0] for r in headline)
