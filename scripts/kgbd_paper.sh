@@ -26,6 +26,9 @@
 #   its ablation rows beside it (walk pseudo labels without merging at the same budget; Hi-MPCh's
 #   fused rows from its bf16 models in models/, himpc eval --beyond, again where a file lacks them)
 #   -> results/kgbd/e$EPOCHS.
+# knnbench: the k-NN backends (issue 27), benchmarks/bench_knn.py at N = 31K, 100K, 1M and on the
+#   reference model's KGBD features -> results/bench/knn.json (the CPU to itself: timings).
+# plus80: hi-mpc+ at 80 epochs on SPLITS (-> results/kgbd/e80/hi-mpc-plus), beside the 80-epoch Hi-MPCh.
 #   bash scripts/kgbd_paper.sh                       # everything still missing, in the default order
 #   STAGES=headline bash scripts/kgbd_paper.sh
 # Log: results/logs/kgbd_paper.log (nohup bash scripts/kgbd_paper.sh > results/logs/kgbd_paper.log 2>&1 &)
@@ -37,7 +40,7 @@ H=.venv/bin/himpc
 EPOCHS=${EPOCHS:-40}
 ABLATION_EPOCHS=${ABLATION_EPOCHS:-20}
 SPLITS=${SPLITS:-0,1,2}
-STAGES=${STAGES:-"headline table6 beyond@0 sweeps beyond models budget@0 plus budget@1,2"}
+STAGES=${STAGES:-"headline table6 beyond@0 sweeps beyond models budget@0 plus budget@1,2 knnbench plus80"}
 OUT=results/kgbd/e$EPOCHS
 ABL=results/kgbd/e$ABLATION_EPOCHS
 train_at() {   # train_at EPOCHS FOLDER ARGS...
@@ -114,6 +117,11 @@ print(native_bf16(torch.device('cuda' if torch.cuda.is_available() else 'cpu')))
       done ;;
     budget)   # past the headline's budget: is the gap to the quoted mAP a matter of epochs? (80, traced every 5)
       train_at 80 results/kgbd/e80/hi-mpch --preset hi-mpch --splits "$sp" ;;
+    knnbench) # issue 27: seconds, memory, recall and DBSCAN ARI of each k-NN backend
+      [ -f results/bench/knn.json ] || .venv/bin/python benchmarks/bench_knn.py --sizes 31000,100000,1000000 \
+        --kgbd --out results/bench/knn.json || echo "FAILED knnbench" ;;
+    plus80)   # issue 24: the combined method at the longer budget
+      train_at 80 results/kgbd/e80/hi-mpc-plus --preset hi-mpc+ --splits "$sp" ;;
   esac
 done
 .venv/bin/python scripts/results_table.py results/kgbd
