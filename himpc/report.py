@@ -855,9 +855,11 @@ def commands_markdown(rows: Sequence[dict]) -> str:
 
 
 def clean_command(cmd: str) -> str:
-    """A recorded command as a reader types it: ``.../bin/himpc`` and ``.../himpc/__main__.py`` -> ``himpc``."""
+    """A recorded command as a reader types it: ``.../bin/himpc`` and ``.../himpc/__main__.py`` -> ``himpc``,
+    and an absolute path into a checkout's ``results/`` or ``models/`` (a worktree the run used) relative."""
     import re
-    return re.sub(r"^\S*(/bin/himpc|/himpc/__main__\.py|/himpc/cli\.py)(?=\s)", "himpc", cmd.strip())
+    cmd = re.sub(r"^\S*(/bin/himpc|/himpc/__main__\.py|/himpc/cli\.py)(?=\s)", "himpc", cmd.strip())
+    return re.sub(r"(?<=\s)/\S*?/(?=(results|models)/)", "", cmd)
 
 
 def quoted_only_table(table_no: int, datasets: Iterable[str], metrics: Optional[Sequence[str]] = None,

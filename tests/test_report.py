@@ -445,3 +445,11 @@ def test_spreads_are_rounded_once_for_display(tmp_path):
     (row,) = [r for r in report.comparison_rows(3, "KGBD", [tmp_path], ["R1"]) if r["source"] == "ours"
               and r.get("splits")]
     assert report._fmt(row["R1"]) == "46.9 ± 2.2"
+
+
+def test_recorded_commands_read_as_a_reader_types_them():
+    from himpc.report import clean_command
+    assert clean_command("/w/.venv/bin/himpc eval /work/queue/results/kgbd/e40/p/split0 --out results/x.json") == \
+        "himpc eval results/kgbd/e40/p/split0 --out results/x.json"
+    assert clean_command("python /w/himpc/__main__.py eval --model /a/models/m.safetensors").endswith(
+        "--model models/m.safetensors")
