@@ -136,3 +136,25 @@ def test_long_budget_rows_and_the_paper_protocol_replayed(roots):
     last = md.splitlines()[-2:]
     assert "80 epochs fixed in advance" in last[0] and "55.0 ± 1.4" in last[0] and "2 splits" in last[0]
     assert "epoch 40, 60" in last[1] and "test-selected" in last[1] and "56.5 ± 2.1" in last[1]
+
+
+def test_walk_level_rows_put_the_raw_distance_beside_the_models(tmp_path):
+    r = tmp_path / "kgbd"
+    for s in (0, 1):
+        _posthoc(r / "e40/beyond", "hi-mpch", s, {"fused-walk": 80.0 + s})
+        _posthoc(r / "e40/beyond", "hi-mpc+", s, {"fused-walk": 88.0 + s})
+        cfg = make_config("hi-mpch", split_seed=s)
+        res = {"kind": "baseline", "baseline": "raw", "config": cfg.to_dict(),
+               "metrics": {"msmr": _m(48.0 + s), "walk-level": _m(70.0 + s)}}
+        (r / "baseline-raw" / f"split{s}").mkdir(parents=True)
+        (r / "baseline-raw" / f"split{s}" / "result.json").write_text(json.dumps(res))
+    other = make_config("hi-mpch", split_seed=0, root_joint="Head").to_dict()      # another protocol: left out
+    (r / "baseline-raw-head" / "split0").mkdir(parents=True)
+    (r / "baseline-raw-head" / "split0" / "result.json").write_text(json.dumps(
+        {"kind": "baseline", "baseline": "raw", "config": other, "metrics": {"msmr": _m(1.0), "walk-level": _m(1.0)}}))
+    rows = {x["label"]: x for x in ba.walk_level_rows([r], 40)}
+    assert rows["raw clip distance, walk level"]["R1"]["mean"] == pytest.approx(70.5)
+    assert rows["raw clip distance, clip level (the protocol)"]["R1"]["mean"] == pytest.approx(48.5)
+    assert rows["hi-mpc+, fused levels, walk level"]["R1"]["mean"] == pytest.approx(88.5)
+    assert all(x["splits"] == [0, 1] for x in rows.values())
+    assert ba.ablation_table(list(rows.values())).rows[1][1] == "70.5 ± 0.7"
