@@ -172,6 +172,10 @@ def test_openpose_walks_import_train_and_evaluate_in_2d(tmp_path, capsys):
     folder = write_openpose_export(tmp_path / "op", persons=6, walks=4, frames=40)
     out = tmp_path / "op.npz"
     assert main(["data", "import", str(folder), "--format", "openpose", "--pattern", r"(?P<person>\d+)-\d+",
+                 "--inspect"]) == 0
+    line = next(t for t in capsys.readouterr().out.splitlines() if t.startswith("000-00:"))
+    assert "40 frames read, 0 dropped" in line and "of keypoints interpolated" in line and "(25 joints x 2)" in line
+    assert main(["data", "import", str(folder), "--format", "openpose", "--pattern", r"(?P<person>\d+)-\d+",
                  "--out", str(out), "--quiet"]) == 0
     assert "layout openpose-body25 x 2" in capsys.readouterr().out
     ss = load_npz(out)

@@ -56,12 +56,16 @@ class ImportReport:
         """One line per file: rows, columns, the chosen columns, the layout, the frames kept."""
         out = []
         for f, d in self.detected.items():
+            who = f", person {d['person']}" if d.get("person") is not None else ""
+            lay = f"layout {d['layout']} ({d['joints']} joints x {d['dims']}); {d['frames']} frames{who}"
+            if "frames_read" in d:                           # 2D keypoints
+                out.append(f"{f}: {d['how']}; {d['frames_read']} frames read, {d['frames_dropped']} dropped, "
+                           f"{d['keypoints_interpolated']:.1%} of keypoints interpolated; {lay}")
+                continue
             cols = d["chosen"] if len(d["chosen"]) <= 6 else d["chosen"][:3] + ["..."] + d["chosen"][-2:]
             out.append(f"{f}: {d['rows']} rows x {d['columns']} columns"
                        + (f" (header: {d['header']})" if d.get("header") else "")
-                       + f", delimiter {d['delimiter']!r}; joints from {d['how']}: {', '.join(map(str, cols))}; "
-                       f"layout {d['layout']} ({d['joints']} joints x {d['dims']}); {d['frames']} frames"
-                       + (f", person {d['person']}" if d.get("person") is not None else ""))
+                       + f", delimiter {d['delimiter']!r}; joints from {d['how']}: {', '.join(map(str, cols))}; {lay}")
         out += [f"{f}: SKIPPED, {why}" for f, why in self.skipped]
         return "\n".join(out)
 
