@@ -8,8 +8,7 @@ from typing import Optional
 
 from .baselines import baseline_features
 from .config import Config
-from .engine import _metrics
-from .metrics import evaluate_features
+from .metrics import evaluate_features, result_row
 from .posthoc import walk_features
 from .provenance import environment
 from .results import write_json
@@ -25,10 +24,10 @@ def run_baseline(name: str, cfg: Config, data_root: Optional[str], out_dir: Opti
     split = build_split(cfg, data_root)
     fg = baseline_features(name, split.gallery.clips, split.gallery.layout)
     fp = baseline_features(name, split.probe.clips, split.probe.layout)
-    metrics = _metrics(evaluate_features(fp, fg, split.probe.person, split.gallery.person))
+    metrics = result_row(evaluate_features(fp, fg, split.probe.person, split.gallery.person))
     wp, wpid = walk_features(fp, split.probe.walk, split.probe.person)        # another protocol: one
     wg, wgid = walk_features(fg, split.gallery.walk, split.gallery.person)    # mean feature per walk
-    walk = _metrics(evaluate_features(wp, wg, wpid, wgid))
+    walk = result_row(evaluate_features(wp, wg, wpid, wgid))
     result = {"kind": "baseline", "baseline": name, "command": command, "config": cfg.to_dict(),
               "split": split.info, "metrics": {"msmr": metrics, "walk-level": walk}, "seconds_total": round(time.perf_counter() - t0, 1),
               "environment": environment()}

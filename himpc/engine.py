@@ -26,7 +26,7 @@ from .clustering import cluster_levels
 from .config import Config
 from .data.protocols import ClipSet, ClipSplit
 from .hierarchy import build_hierarchy, flatten_levels
-from .metrics import evaluate_features, evaluate_levels
+from .metrics import evaluate_features, evaluate_levels, result_row
 from .model import HiMPCModel, Prototypes
 from .objective import batch_loss
 from .precision import autocast, effective_precision
@@ -96,18 +96,15 @@ def evaluate(model: HiMPCModel, split: ClipSplit, cfg: Config, device: torch.dev
     gid, pid = split.gallery.person, split.probe.person
     meta = cfg.level_feature == "meta"            # MSMR = the meta-representations V^l concatenated
     levels, msmr = evaluate_levels(fp.numpy(), fg.numpy(), pid, gid, concatenated=meta)
-    out: dict[str, Any] = {LEVEL_LABEL[name]: _metrics(m) for name, m in zip(cfg.levels, levels)}
+    out: dict[str, Any] = {LEVEL_LABEL[name]: result_row(m) for name, m in zip(cfg.levels, levels)}
     if not meta:                      # MSMR is always built from the meta-representations V^l (Eq. 10)
         fg, fp = encode(model, xg, device, "meta"), encode(model, xp, device, "meta")
         msmr = evaluate_features(HiMPCModel.msmr(fp).numpy(), HiMPCModel.msmr(fg).numpy(), pid, gid)
-    out["msmr"] = _metrics(msmr)
+    out["msmr"] = result_row(msmr)
     unit = lambda f: torch.nn.functional.normalize(f, dim=-1).numpy()      # noqa: E731
-    out["fused"] = _metrics(evaluate_levels(unit(fp), unit(fg), pid, gid, per_level=False)[1])
+    out["fused"] = result_row(evaluate_levels(unit(fp), unit(fg), pid, gid, per_level=False)[1])
     return out
 
-
-def _metrics(m: dict) -> dict:
-    return {k: round(float(m[k]), 3) for k in ("R1", "R5", "R10", "mAP")}
 
 
 @dataclass

@@ -28,12 +28,12 @@ G ~ 32K gallery items never needs the whole [P, G] matrix in
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Hashable, Iterable, Optional, Sequence
+from typing import Any, Callable, Hashable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["evaluate_rank", "evaluate_features", "evaluate_levels", "pairwise_distance"]
+__all__ = ["evaluate_rank", "evaluate_features", "evaluate_levels", "pairwise_distance", "result_row"]
 
 # Elements of a [chunk, G] working array; ~8M int64/float64 -> 64 MB per array.
 _CHUNK_ELEMS = 1 << 23
@@ -304,3 +304,8 @@ def evaluate_levels(probe_levels: np.ndarray | torch.Tensor, gallery_levels: np.
     parts = _map_chunks(chunk, p, step, workers)
     results = [_summarise_chunks([pt[i] for pt in parts], ranks, g, int((~keep).sum())) for i in range(sets)]
     return results[:ranked], (results[ranked] if concatenated else None)
+
+
+def result_row(m: Mapping[str, float]) -> dict:
+    """R1, R5, R10 and mAP of a metrics dict, rounded to 3 decimals: the row a result file stores."""
+    return {k: round(float(m[k]), 3) for k in ("R1", "R5", "R10", "mAP")}

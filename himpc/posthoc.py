@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .clustering import jaccard_graph
-from .metrics import evaluate_features, evaluate_rank, pairwise_distance
+from .metrics import evaluate_features, evaluate_rank, pairwise_distance, result_row
 
 RERANK = {"k1": 20, "k2": 6, "lam": 0.3}
 EVALUATIONS = {     # key -> the row name a reader sees
@@ -74,9 +74,6 @@ def fused_features(level_feats: torch.Tensor) -> np.ndarray:
     return HiMPCModel.msmr(torch.nn.functional.normalize(level_feats.float(), dim=-1)).numpy()
 
 
-def _row(m: dict) -> dict:
-    return {k: round(float(m[k]), 3) for k in ("R1", "R5", "R10", "mAP")}
-
 
 def beyond_protocol(run: Any, device: str = "cpu") -> dict:
     """MSMR and fused features of ``run`` (:func:`himpc.inspection.load_run`) on its probe/gallery,
@@ -95,9 +92,9 @@ def beyond_protocol(run: Any, device: str = "cpu") -> dict:
         wg, wgid = walk_features(fg, split.gallery.walk, gid)
         clips, walks = {"probes": len(fp), "gallery": len(fg)}, {"probes": len(wp), "gallery": len(wg)}
         if cos == "cosine":
-            out[e["protocol"]] = {"metrics": _row(evaluate_features(fp, fg, pid, gid)), **clips}
-        out[e[cos]] = {"metrics": _row(evaluate_features(fp, fg, pid, gid, metric="cosine")), **clips}
-        out[e[rr]] = {"metrics": _row(evaluate_rank(rerank_distances(fp, fg, **RERANK), pid, gid)),
+            out[e["protocol"]] = {"metrics": result_row(evaluate_features(fp, fg, pid, gid)), **clips}
+        out[e[cos]] = {"metrics": result_row(evaluate_features(fp, fg, pid, gid, metric="cosine")), **clips}
+        out[e[rr]] = {"metrics": result_row(evaluate_rank(rerank_distances(fp, fg, **RERANK), pid, gid)),
                       **clips, "rerank": RERANK}
-        out[e[wk]] = {"metrics": _row(evaluate_features(wp, wg, wpid, wgid)), **walks}
+        out[e[wk]] = {"metrics": result_row(evaluate_features(wp, wg, wpid, wgid)), **walks}
     return out
