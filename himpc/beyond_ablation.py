@@ -247,9 +247,9 @@ WALK_ROWS: tuple[AblationRow, ...] = (
 def baseline_values(roots: Sequence[str | Path], baseline: str, key: str) -> dict[int, dict]:
     """``{split: {"metrics", "file", "command"}}`` of a full-data learning-free baseline's ``metrics[key]``."""
     found: dict[int, dict] = {}
+    default = make_config("hi-mpch")                    # the protocol of the trained rows: F, trim, centring
     for f, res in _files(roots, "**/result.json"):
         cfg = res.get("config") or {}
-        default = make_config("hi-mpch")                # the protocol of the trained rows: F, trim, centring
         if (res.get("kind") == "baseline" and res.get("baseline") == baseline and not cfg.get("max_persons")
                 and key in (res.get("metrics") or {})
                 and all(cfg.get(k, getattr(default, k)) == getattr(default, k)

@@ -158,7 +158,7 @@ def import_folder(folder: Union[str, Path], pattern: str, layout: Optional[Layou
             if m is None:
                 raise DataError(f"{rel}: path does not match the pattern {pattern!r}")
             if fmt == "table":
-                frames, info = read_walk_detected(f, layout if layout is not None else (fixed or (None,))[0], spec)
+                frames, info = read_walk_detected(f, layout or (fixed[0] if fixed else None), spec)
             else:
                 frames, info = read_keypoint_walk(f, fmt, layout, keypoints)
             lay = info.pop("layout_object")
