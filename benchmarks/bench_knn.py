@@ -152,12 +152,15 @@ def main() -> None:
               "machine": {"processor": platform.processor(), "cpus": torch.get_num_threads(),
                           "torch": torch.__version__, "faiss": faiss.__version__},
               "command": " ".join(["python", "benchmarks/bench_knn.py", *sys.argv[1:]]), "synthetic": rows}
+    def write() -> None:
+        if a.out:
+            a.out.parent.mkdir(parents=True, exist_ok=True)
+            a.out.write_text(json.dumps(result, indent=1))
+            print(f"wrote {a.out}")
+    write()                                   # the synthetic part is kept even if the KGBD part fails
     if a.kgbd:
         result["kgbd"] = kgbd_ari(20, 6, a.threads)
-    if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps(result, indent=1))
-        print(f"wrote {a.out}")
+        write()
 
 
 if __name__ == "__main__":
