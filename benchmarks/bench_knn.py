@@ -83,7 +83,7 @@ def kgbd_ari(k1: int, k2: int, threads: int) -> list[dict]:
     torch.set_num_threads(threads)
     run = load_run(MODEL)
     feats = train_features(run, "meta")
-    cfg = run.config
+    cfg = run.cfg
     out = []
     for lv, name in enumerate(cfg.levels):
         f = torch.nn.functional.normalize(feats[lv].float(), dim=1)
