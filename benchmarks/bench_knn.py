@@ -76,10 +76,9 @@ def kgbd_ari(k1: int, k2: int, threads: int) -> list[dict]:
     """ARI of each level's DBSCAN labels (KGBD eps / min_samples) with every backend against exact."""
     from sklearn.metrics import adjusted_rand_score
 
-    from himpc.clustering import cluster_features
+    from himpc.clustering import cluster_features, knn
     from himpc.inspection import load_run, train_features
     from himpc.knn_backends import recall_at_k
-    from himpc.clustering import knn
     torch.set_num_threads(threads)
     run = load_run(MODEL)
     feats = train_features(run, "meta")
