@@ -78,7 +78,7 @@ def kgbd_ari(k1: int, k2: int, threads: int) -> list[dict]:
     from sklearn.metrics import adjusted_rand_score
 
     from himpc.clustering import cluster_features, knn
-    from himpc.inspection import load_run, train_features
+    from himpc.report.inspection import load_run, train_features
     from himpc.knn_backends import recall_at_k
     torch.set_num_threads(threads)
     run = load_run(MODEL)

@@ -2,7 +2,7 @@
 both give the same numbers (every result.json's metrics and loss history).
 
 Each run starts from an empty results folder; the 1-worker cluster gets all cores as OpenMP
-threads, the N-worker one cores / N each (himpc.executor).  Needs HIMPC_DATA for KGBD profiles.
+threads, the N-worker one cores / N each (himpc.rerun.executor).  Needs HIMPC_DATA for KGBD profiles.
 Usage:
     python benchmarks/bench_rerun_jobs.py [--profile smoke] [--only 01_skeletons_hierarchy ...] [--jobs 2]
 """
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from himpc.results import numbers_under
+from himpc.store import numbers_under
 from himpc.rerun import rerun
 
 SLICE = ["01_skeletons_hierarchy", "02_clustering", "03_meta_transformation", "04_hard_skeleton_mining",

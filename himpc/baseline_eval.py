@@ -11,7 +11,7 @@ from .config import Config
 from .metrics import evaluate_features, result_row
 from .posthoc import walk_features
 from .provenance import environment
-from .results import write_json
+from .store import write_json
 from .splits import build_split
 
 

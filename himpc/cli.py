@@ -93,7 +93,7 @@ def _cluster_options(p: argparse.ArgumentParser, jobs_help: str) -> None:
 def _split_tasks(args: argparse.Namespace, fn, name: str, **kwargs: Any) -> int:
     """Each split of ``himpc train`` / ``baseline`` as a task on the Dask cluster (or a LocalCluster)."""
     import os
-    from .executor import Task, run_tasks
+    from .rerun.executor import Task, run_tasks
     data = args.data or os.environ.get("HIMPC_DATA")
     data = str(Path(data).resolve()) if data else None
     command = _command_line()
@@ -168,8 +168,8 @@ def _summarise(out: Path, results: list[dict]) -> int:
     """Write ``out/summary.json`` over every finished split of this configuration in ``out``: the ones
     just run and those an earlier command left there (``--splits 0`` after ``--splits 0,1,2`` keeps all
     three); a split folder holding another configuration is left out of the mean."""
-    from .report import group_key
-    from .results import aggregate, format_row, load_results, write_json
+    from .store import group_key
+    from .store import aggregate, format_row, load_results, write_json
     keys = {group_key(r) for r in results}
     by_seed = {r["config"]["split_seed"]: r for r in load_results(sorted(Path(out).glob("split*/result.json")))
                if group_key(r) in keys}
@@ -185,11 +185,11 @@ def _summarise(out: Path, results: list[dict]) -> int:
 
 def cmd_summarize(args: argparse.Namespace) -> int:
     """Aggregate split*/result.json found under the given folders (splits run separately)."""
-    from .results import load_results
+    from .store import load_results
     paths = sorted(p for d in args.runs for p in Path(d).glob("**/split*/result.json"))
     if not paths:
         raise SystemExit(f"no split*/result.json under {', '.join(map(str, args.runs))}")
-    from .report import group_key
+    from .store import group_key
     results = load_results(paths)
     keys = {group_key(r) for r in results}
     if len(keys) > 1:
@@ -201,7 +201,7 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Re-evaluate a run folder's checkpoint, or a reference model file (``--model``) on its split."""
     from .engine import evaluate, resolve_device
-    from .inspection import RunError, load_run
+    from .trained import RunError, load_run
     from .reference import ReferenceError
     target = args.model or args.run
     if target is None:
@@ -220,7 +220,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.beyond:                   # re-ranking, cosine, walk-level: rows of their own, never the protocol's
         from .posthoc import beyond_protocol
         from .provenance import environment
-        from .results import write_json
+        from .store import write_json
         out["beyond_protocol"] = beyond_protocol(run)
         out.update(kind="posthoc", config=run.cfg.to_dict(), environment=environment(),
                    precision=(run.result or {}).get("precision") or run.cfg.precision,   # the training's
@@ -442,7 +442,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
     except Exception as err:  # noqa: BLE001 - one clear line for the user, details with -v
         from .data.skeletons import DataError
-        from .executor import ExecutorError
+        from .rerun.executor import ExecutorError
         if isinstance(err, (DataError, ValueError, FileNotFoundError, ExecutorError)) and not args.verbose:
             print(f"himpc: error: {err}", file=sys.stderr)
             return 2

@@ -108,7 +108,7 @@ class Config:
     precision: Literal["fp32", "bf16"] = "bf16"   # bf16: mixed precision where the device has native bf16
                                           # (else fp32 with a logged warning; see himpc.precision);
                                           # the default since KGBD split 0 trained to the same numbers
-                                          # (README "Compute"); fp32: every product in fp32
+                                          # (docs/compute.md); fp32: every product in fp32
     threads: int = 0                      # torch intra-op threads (0: leave default)
     max_train_clips: int = 0              # >0: subsample the training clips (smoke runs)
     max_persons: int = 0                  # >0: keep only the first n persons (smoke runs)

@@ -60,7 +60,7 @@ def _pair_split(ss: SkeletonSet, field: str, p: str, g: str, cfg: Config, exclud
 
 def cross_field_matrix(run, data_root: Optional[str], field: Optional[str] = None,
                        values: Optional[Sequence[str]] = None, seed: int = 0) -> CrossFieldResult:
-    """Evaluate a loaded run (:func:`himpc.inspection.load_run`) on every probe/gallery value pair.
+    """Evaluate a loaded run (:func:`himpc.trained.load_run`) on every probe/gallery value pair.
 
     ``field`` defaults to the run's ``by_field``; ``values`` to every value of that field that the
     run did not train on.  Metrics: R1/R5/R10/mAP per level and MSMR (Euclidean, as everywhere).

@@ -25,20 +25,19 @@ from tqdm.auto import tqdm
 from .clustering import cluster_levels
 from .config import Config
 from .data.protocols import ClipSet, ClipSplit
-from .hierarchy import build_hierarchy, flatten_levels
+from .hierarchy import LEVEL_NAMES, build_hierarchy, flatten_levels
 from .metrics import evaluate_features, evaluate_levels, result_row
 from .model import HiMPCModel, Prototypes
 from .objective import batch_loss
 from .precision import autocast, effective_precision
 from .provenance import environment, peak_memory_mb
-from .results import write_json
+from .store import write_json
 from .reference import save_reference
 from .splits import build_split
 from .walk_labels import walk_merge_labels
 
 log = logging.getLogger("himpc.engine")
 
-LEVEL_LABEL = {"J": "joint", "C": "component", "L": "limb"}
 
 
 class CheckpointMismatch(RuntimeError):
@@ -96,7 +95,7 @@ def evaluate(model: HiMPCModel, split: ClipSplit, cfg: Config, device: torch.dev
     gid, pid = split.gallery.person, split.probe.person
     meta = cfg.level_feature == "meta"            # MSMR = the meta-representations V^l concatenated
     levels, msmr = evaluate_levels(fp.numpy(), fg.numpy(), pid, gid, concatenated=meta)
-    out: dict[str, Any] = {LEVEL_LABEL[name]: result_row(m) for name, m in zip(cfg.levels, levels)}
+    out: dict[str, Any] = {LEVEL_NAMES[name]: result_row(m) for name, m in zip(cfg.levels, levels)}
     if not meta:                      # MSMR is always built from the meta-representations V^l (Eq. 10)
         fg, fp = encode(model, xg, device, "meta"), encode(model, xp, device, "meta")
         msmr = evaluate_features(HiMPCModel.msmr(fp).numpy(), HiMPCModel.msmr(fg).numpy(), pid, gid)

@@ -226,7 +226,7 @@ LAYOUTS: dict[str, Layout] = {
     # (utils/process.py L26-28 subtract input_data[:, :, 0]; KGBD is reordered to SDK order only
     # afterwards, L181-183).  KGBD's raw order (kept by Preprocess.py L318-337) starts with the
     # head, so the code centres KGBD on the head: ``root_joint=joint0`` (or ``Head``).  Measured
-    # side by side (README), head centring trains worse Hi-MPCh models on KGBD (lower cluster
+    # side by side (book page 15), head centring trains worse Hi-MPCh models on KGBD (lower cluster
     # purity at every epoch), so KGBD's default root stays the hip centre.
     "kinect-v1-20": _by_names("kinect-v1-20", _KGBD20, "HipCenter", _COMP20, _LIMB20),
     "kinect-v1-20-sdk": _by_names("kinect-v1-20-sdk", _SDK20, "HipCenter", _COMP20, _LIMB20),

@@ -76,7 +76,7 @@ def fused_features(level_feats: torch.Tensor) -> np.ndarray:
 
 
 def beyond_protocol(run: Any, device: str = "cpu") -> dict:
-    """MSMR and fused features of ``run`` (:func:`himpc.inspection.load_run`) on its probe/gallery,
+    """MSMR and fused features of ``run`` (:func:`himpc.trained.load_run`) on its probe/gallery,
     evaluated as the protocol does and beyond it; every entry says what it is."""
     from .engine import encode, level_inputs
     from .model import HiMPCModel

@@ -3,7 +3,7 @@
 # checkpoint and a finished run is skipped, so the same command finishes what is left.  Budgets are
 # fixed in advance and nothing is selected on probe/gallery (the trace every 5 epochs is a record;
 # the training-data-only stopping rule of himpc/stopping.py is reported beside the budget, from the
-# pseudo-label agreement every run records).  Defaults as decided in the README (KGBD hip-centred,
+# pseudo-label agreement every run records).  Defaults as decided on the book's page 15 (KGBD hip-centred,
 # paper-literal HSM).
 #   EPOCHS (40): the headline, Hi-MPCh on splits 0, 1, 2 -> results/kgbd/e40
 #   ABLATION_EPOCHS (20): Table 6, Tables 7-11 / Figs. 5-6 and the training variants beyond the
@@ -14,7 +14,7 @@
 # Table 6 on all three splits first (its remaining rows are the cheap single-level MPC + HSM and
 # Hi-MPC), then split 0 of the training variants and of every sweep, then their other splits.
 # Precision: the config default, bf16 since 2026-12-01 (KGBD split 0 at 20 epochs trained to the fp32
-# numbers, README "Compute"); runs finished before in fp32 are reused, not rerun, and stay fp32 rows.
+# numbers, docs/compute.md); runs finished before in fp32 are reused, not rerun, and stay fp32 rows.
 # One Hi-MPCh epoch takes ~50 s in bf16 on a 2-core AVX512-BF16 CPU (~95 s in fp32; DPC and
 # MPC much less), ~31 s on a 2-core Xeon with AMX-BF16 (a 40-epoch run ~25 min); on a 2-core
 # AVX2 CPU without bf16 (runs fall back to fp32) ~4.5 min at F = 4 (47.5K training clips); on a GPU

@@ -3,8 +3,8 @@ tests/test_beyond_ablation.py checks that the committed README holds exactly wha
 
 from pathlib import Path
 
-from himpc import beyond_ablation as ba
-from himpc.report import load_paper
+from himpc.report import beyond_ablation as ba
+from himpc.report.paper import load_paper
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """Print a markdown table of every measured configuration under a results folder (mean ± std over
 its splits, MSMR unless the run has one level), with its budget, splits, folder and the compute it
-took, and the total: the "CPU hours spent" of the README and the notes.
+took, and the total: the compute spent, for the notes.
 
 Usage: python scripts/results_table.py [results/kgbd]
 """

@@ -1,11 +1,11 @@
-"""The combined method's ablation table (himpc.beyond_ablation), read from generated result files."""
+"""The combined method's ablation table (himpc.report.beyond_ablation), read from generated result files."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from himpc import beyond_ablation as ba
+from himpc.report import beyond_ablation as ba
 from himpc.config import make_config
 from himpc.posthoc import EVALUATIONS
 

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from himpc import rerun as rr
+from himpc.rerun import notebooks as rr
+from himpc.rerun import site
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -69,8 +70,8 @@ def built_book(tmp_path_factory, monkeypatch_module):
     assert rr.report_outcomes(outcomes) == 0
     book = tmp / "book"
     shutil.copytree(ROOT / "book", book, ignore=shutil.ignore_patterns("_build", "notebooks", "results.md"))
-    assert rr.assemble(results, book, roots=[results / "runs"]) == []
-    assert rr.build_book(book) == 0
+    assert site.assemble(results, book, roots=[results / "runs"]) == []
+    assert site.build_book(book) == 0
     return book / "_build" / "html"
 
 
@@ -120,7 +121,7 @@ def test_pages_render_offline(built_book, browser):
 
 
 # Results tables (report.Table) each page must show: measured + quoted-only tables.
-EXPECTED_TABLES = {"01_skeletons_hierarchy": 1, "03_meta_transformation": 1, "05_main_results": 4,
+EXPECTED_TABLES = {"01_skeletons_hierarchy": 1, "03_meta_transformation": 1, "05_main_results": 6,
                    "06_ablation": 2, "07_levels": 3, "08_heads_embedding": 4, "09_dbscan": 4,
                    "10_sequence_length": 1, "12_casia_b": 1, "14_baselines": 2, "15_paper_vs_code": 3,
                    "16_beyond": 5}

@@ -46,7 +46,7 @@ def test_bf16_clusters_equal_fp32_on_real_features(kgbd_root):
     """Real KGBD training features (the reference model, joint level): ARI >= 0.99 between the
     clusters of the fp32 and the bf16 kNN (the issue's criterion)."""
     from himpc.engine import encode
-    from himpc.inspection import load_run
+    from himpc.report.inspection import load_run
     run = load_run(MODEL, kgbd_root)
     v = encode(run.model, run.x_train, torch.device("cpu"), kind="encoder")[0]
     eps, ms = run.cfg.dbscan_eps, run.cfg.dbscan_min_samples

@@ -10,7 +10,7 @@ from himpc.crossfield import cross_field_matrix
 from himpc.data.npz import load_npz, save_npz
 from himpc.data.protocols import DataError
 from himpc.engine import train
-from himpc.inspection import load_run
+from himpc.report.inspection import load_run
 from test_engine import SMALL, synthetic_walks
 
 

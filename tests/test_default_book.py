@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from himpc import rerun as rr
+from himpc.rerun import notebooks as rr
+from himpc.rerun import site
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -38,8 +39,8 @@ def default_book(tmp_path_factory):
     assert rr.report_outcomes(outcomes) == 0
     book = tmp / "book"
     shutil.copytree(ROOT / "book", book, ignore=shutil.ignore_patterns("_build", "notebooks", "results.md"))
-    assert rr.assemble(tmp / "results", book) == []
-    assert rr.build_book(book) == 0
+    assert site.assemble(tmp / "results", book) == []
+    assert site.build_book(book) == 0
     print(f"default book: notebooks and build in {time.perf_counter() - t0:.0f} s")
     return book / "_build" / "html"
 
@@ -98,7 +99,8 @@ def test_budget_figure_draws_the_headline_traces_and_every_longer_run(default_bo
 def test_beyond_page_shows_the_ablation_the_result_files_hold(default_book, browser):
     """Page 16's ablation table: one row per ablation row, each measured cell the mean ± std of the
     committed result files (derived here, not typed), and the bars drawn for the measured rows only."""
-    from himpc import beyond_ablation as ba, report
+    from himpc import report
+    from himpc.report import beyond_ablation as ba
     rows = ba.ablation_rows([ROOT / "results" / "kgbd"], 40)
     want = ba.ablation_table(rows).rows
     browser.get((default_book / "notebooks/16_beyond.html").as_uri())

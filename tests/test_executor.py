@@ -1,4 +1,4 @@
-"""Batch jobs on Dask (himpc.executor): fan-out equals serial, lost workers resume from checkpoints,
+"""Batch jobs on Dask (himpc.rerun.executor): fan-out equals serial, lost workers resume from checkpoints,
 bad input (unreachable scheduler, missing data, unshared results folder) gives one clear message."""
 
 import json
@@ -16,11 +16,11 @@ import torch
 
 pytest.importorskip("distributed")
 
-from himpc import executor as ex  # noqa: E402
+from himpc.rerun import executor as ex  # noqa: E402
 from himpc.cli import main  # noqa: E402
 from himpc.config import make_config  # noqa: E402
 from himpc.engine import train  # noqa: E402
-from himpc.results import numbers_under  # noqa: E402
+from himpc.store import numbers_under  # noqa: E402
 from test_engine import SMALL, synthetic_walks  # noqa: E402
 
 SETS = [f"--set={k}={v}" for k, v in SMALL.items()]
@@ -165,7 +165,7 @@ def test_interrupted_rerun_picks_up_where_it_stopped(tmp_path):
 
 
 def test_hand_started_scheduler_and_worker_with_a_gpu_resource(tmp_path, capsys):
-    """The by-hand recipe of the README: `dask scheduler --scheduler-file`, `dask worker --resources`."""
+    """The by-hand recipe of docs/cluster.md: `dask scheduler --scheduler-file`, `dask worker --resources`."""
     dask = Path(sys.executable).with_name("dask")
     if not dask.exists():
         pytest.skip("the dask command line is not installed next to this python")

@@ -1,8 +1,9 @@
 """Faithfulness to the authors' code: KGBD centring, the authors' KGBD layout, and the
-``official-code`` preset pinned switch by switch to the README's table."""
+``official-code`` preset pinned switch by switch to the table page 15 shows."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from himpc.hierarchy import build_hierarchy
 from himpc.layouts import KGBD_FILE_JOINTS, get_layout
 from test_engine import SMALL, synthetic_walks
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "15_paper_vs_code.ipynb"
 
 
 def test_kgbd_centring_default_hip_and_the_codes_joint0():
@@ -55,34 +56,18 @@ def test_authors_kgbd_files_are_read_in_raw_file_order(tmp_path):
     assert np.allclose(comp[..., 5, :].numpy(), expected, atol=1e-6)
 
 
-def _readme_switch_table() -> dict[str, tuple[str, str]]:
-    text = README.read_text()
-    block = text[text.index("### Paper vs. authors' code"):]
-    rows = {}
-    for line in block.splitlines()[1:]:
-        if line.startswith("##"):
-            break
-        m = re.match(r"\|\s*`(\w+)`\s*\|\s*`([^`]+)`[^|]*\|\s*`([^`]+)`", line)
-        if m:
-            rows[m.group(1)] = (m.group(2), m.group(3))
-    return rows
-
-
-def _fmt(v) -> str:
-    return str(v).lower() if isinstance(v, bool) else str(v)
-
-
-def test_official_code_preset_is_pinned_to_the_readme_table():
-    table = _readme_switch_table()
-    assert set(table) == set(OFFICIAL_CODE_SWITCHES), "README table and OFFICIAL_CODE_SWITCHES differ"
+def test_official_code_preset_is_pinned_to_the_switch_table():
+    """Every switch: our default, the code's value (the preset), file and line; page 15 shows this table."""
     defaults = Config()
     official = make_config("hi-mpch,official-code")
     for name, (ours, code, where) in OFFICIAL_CODE_SWITCHES.items():
         assert getattr(defaults, name) == ours, name
         assert getattr(official, name) == code, name
         assert PRESETS["official-code"][name] == code
-        assert table[name] == (_fmt(ours), _fmt(code)), name
         assert re.search(r"(Hi-MPC\.py|utils/\w+\.py|Preprocess\.py) L\d+", where), f"{name}: cite file and line"
+    page = json.loads(NOTEBOOK.read_text())
+    shown = [c for c in page["cells"] if "OFFICIAL_CODE_SWITCHES.items()" in "".join(c["source"])]
+    assert shown and "report.Table" in "".join(shown[0]["source"]), "page 15 draws the switch table from the config"
 
 
 def test_shuffle_once_keeps_one_order_and_prototypes_before_intersection(tmp_path):

@@ -7,7 +7,8 @@ import json
 import nbformat
 import pytest
 
-from himpc import rerun as rr
+from himpc.rerun import notebooks as rr
+from himpc.rerun import site
 from test_engine import synthetic_walks
 
 DRIVE = """\

@@ -78,7 +78,7 @@ def test_the_switch_is_a_config_field_that_refuses_unknown_backends():
 
 
 def test_the_benchmark_page_shows_what_its_result_file_says(tmp_path):
-    from himpc import bench_report, viz
+    from himpc.report import bench_report, viz
     rows = [{"n": n, "data": d, "backend": b, "params": {}, "seconds": s, "peak_rss_mb": 300, "recall_at_k": r}
             for n, d, b, s, r in [(100000, "random", "exact", 27.3, 1.0), (31000, "random", "exact", 3.6, 1.0),
                                   (31000, "random", "faiss-hnsw", 7.9, 0.52)]]

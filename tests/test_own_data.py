@@ -210,7 +210,7 @@ def test_the_readme_walk_through_runs_as_written(tmp_path):
 
 
 def test_2d_walks_draw_as_skeletons_in_the_image_plane(tmp_path):
-    from himpc import viz
+    from himpc.report import viz
     folder = write_openpose_export(tmp_path / "op", persons=2, walks=1, frames=12)
     ss, _ = import_folder(folder, r"(?P<person>\d+)-\d+", fmt="openpose", progress=False, min_frames=10)
     fig = viz.skeleton_figure(ss.walk(0), ss.layout)

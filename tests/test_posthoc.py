@@ -55,7 +55,7 @@ def test_beyond_protocol_has_every_row_and_its_fused_rows_match_training(tmp_pat
     to the fused metrics training recorded (cosine of per-level unit features = Euclidean there)."""
     from himpc import engine
     from himpc.config import make_config
-    from himpc.inspection import load_run
+    from himpc.report.inspection import load_run
     from himpc.posthoc import EVALUATIONS, beyond_protocol
     from tests.test_engine import SMALL, synthetic_walks
 

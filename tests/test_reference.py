@@ -14,7 +14,7 @@ import torch
 
 from himpc import engine
 from himpc.config import make_config
-from himpc.inspection import hsm_importance, load_run
+from himpc.report.inspection import hsm_importance, load_run
 from himpc.reference import ReferenceError, export_run, load_reference, read_header
 from test_engine import SMALL, synthetic_walks
 

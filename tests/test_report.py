@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from himpc import report
+from himpc import report, store
+from himpc.report.table import fmt
 from himpc.config import make_config
 
 
@@ -50,8 +51,8 @@ def test_smoke_means_cut_down_for_the_row_it_is_reported_for(tmp_path):
         assert row["R1"]["mean"] == pytest.approx(20.0)
         want = "SMOKE (h 32, first 6 persons)" if table == 8 else "SMOKE (h 32, M 4, first 6 persons)"
         assert row["scope"] == want, table                # M = 4 is Table 8's own value, not a cut
-    assert report._scope({"hidden": 64, "heads": 16}) == "full data"      # the paper's grid
-    assert report._scope({"hidden": 32, "heads": 2}) == "SMOKE (h 32, M 2)"
+    assert store.scope_of({"hidden": 64, "heads": 16}) == "full data"      # the paper's grid
+    assert store.scope_of({"hidden": 32, "heads": 2}) == "SMOKE (h 32, M 2)"
 
 
 def test_group_key_separates_budget_and_selection():
@@ -124,7 +125,7 @@ def test_group_key_treats_default_eps_as_its_value():
 
 
 def test_finished_runs_elsewhere_are_reused(tmp_path):
-    from himpc.experiments import find_finished
+    from himpc.report.experiments import find_finished
     _result(tmp_path / "committed" / "hi-mpch-e20", "hi-mpch", 1, 50.0, epochs=20)
     like = {"kind": "train", "config": make_config("hi-mpch", split_seed=1, epochs=20, threads=2).to_dict()}
     assert find_finished(like, [tmp_path / "committed"]) is not None
@@ -395,7 +396,7 @@ def test_a_run_past_the_budget_continues_the_curve_and_says_where_it_ends(tmp_pa
 
 
 def test_trace_figure_draws_the_quoted_level_on_both_panels():
-    from himpc import viz
+    from himpc.report import viz
     fig = viz.trace_figure({"split 0": [(5, 40.0, 4.0), (10, 45.0, 5.0)]}, reference={"R1": 56.9, "mAP": 10.2})
     ref = [t for t in fig.data if t.name == "paper (quoted)"]
     assert [list(t.y) for t in ref] == [[56.9, 56.9], [10.2, 10.2]] and list(ref[0].x) == [5, 10]
@@ -444,12 +445,54 @@ def test_spreads_are_rounded_once_for_display(tmp_path):
         _result(tmp_path / "hi-mpch", "hi-mpch", s, r1, epochs=5)
     (row,) = [r for r in report.comparison_rows(3, "KGBD", [tmp_path], ["R1"]) if r["source"] == "ours"
               and r.get("splits")]
-    assert report._fmt(row["R1"]) == "46.9 ± 2.2"
+    assert fmt(row["R1"]) == "46.9 ± 2.2"
 
 
 def test_recorded_commands_read_as_a_reader_types_them():
-    from himpc.report import clean_command
+    from himpc.report.rows import clean_command
     assert clean_command("/w/.venv/bin/himpc eval /work/queue/results/kgbd/e40/p/split0 --out results/x.json") == \
         "himpc eval results/kgbd/e40/p/split0 --out results/x.json"
     assert clean_command("python /w/himpc/__main__.py eval --model /a/models/m.safetensors").endswith(
         "--model models/m.safetensors")
+
+
+def test_the_main_table_reads_at_a_glance_one_row_per_method(tmp_path):
+    """Table 3 at the headline budget: every quoted row, one measured row per method (full data, most
+    splits, the default precision); the other budgets, precisions and smoke runs go to the second table."""
+    root = tmp_path / "results"
+    for s in range(3):
+        _result(root / "hi-mpch-e40", "hi-mpch", s, 56.0 + s, epochs=40, precision="bf16")
+        _result(root / "hi-mpch-e40-fp32", "hi-mpch", s, 55.0 + s, epochs=40)
+    _result(root / "hi-mpch-e20", "hi-mpch", 0, 52.0, epochs=20, precision="bf16")
+    _result(root / "smoke", "hi-mpch", 0, 20.0, epochs=40, hidden=32, heads=2, max_persons=4)
+    rows = report.comparison_rows(3, "KGBD", [root], ["R1", "mAP"],
+                                  scales=[{"hidden": 32, "heads": 2, "max_persons": 4}])
+    glance, rest = report.at_a_glance(rows, 40)
+    ours = [r for r in glance if r["source"] == "ours" and r.get("splits")]
+    assert [(r["label"], r["epochs"], r["precision"], len(r["splits"])) for r in ours] == [("Hi-MPCh", 40, "bf16", 3)]
+    assert ours[0]["R1"]["mean"] == pytest.approx(57.0)
+    assert {r["source"] for r in glance} == {"paper", "ours"}
+    assert len([r for r in glance if r["source"] == "paper"]) == len(report.paper_table(3)["rows"])
+    assert sorted((r["epochs"], r["precision"], r["scope"]) for r in rest) == [
+        (20, "bf16", "full data"), (40, "fp32", "SMOKE (h 32, M 2, first 4 persons)"), (40, "fp32", "full data")]
+    assert all(r in glance or r in rest for r in rows if r["source"] == "ours" and r.get("splits"))
+
+
+def test_a_table_page_reads_its_parameters_and_shows_what_the_report_functions_give(tmp_path):
+    from himpc.report.page import TablePage
+    root = tmp_path / "results"
+    for s in range(2):
+        _result(root / "dpc", "dpc", s, 40.0 + s, epochs=20)
+    params = {"results_roots": [str(root)], "epochs": 20, "splits": [0, 1], "unrelated": 1,
+              "results_dir": str(tmp_path / "page")}
+    page = TablePage.from_parameters((6,), params)
+    assert page.epochs == 20 and page.roots == [str(root)] and page.rows    # Table 6's ours entries
+    want = report.at_budget(report.comparison_rows(6, "KGBD", [str(root)], ["R1", "mAP"], scales=[page.scale],
+                                                   budget={"splits": [0, 1], "epochs": 20}), 20)
+    got = page.table_rows(6)
+    assert [(r["label"], r["source"], r.get("R1")) for r in got] == [(r["label"], r["source"], r.get("R1")) for r in want]
+    page.shown += got
+    saved = json.loads(page.save().read_text())
+    assert len(saved) == len(got) and all("measured" not in r for r in saved)
+    page.run_missing()                        # no train_root: trains nothing
+    assert not (tmp_path / "page" / "runs").exists()

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from himpc import rerun as rr
+from himpc.rerun import notebooks as rr
+from himpc.rerun import site
+from himpc.store import write_json
 from himpc.cli import main
 
 DOLLAR_MATH = re.compile(r"\$\$|(?<!\\)\$[^\s$][^$\n]*\$")   # myst dollarmath: $V^l$, $$...$$
@@ -84,7 +86,8 @@ def test_failure_is_reported_and_success_is_skipped(tmp_path, capsys):
 
 def test_book_build_writes_where_it_says(tmp_path, monkeypatch, capsys):
     """jupyter-book puts its output next to the _config.yml it finds (the repository root) unless
-    told otherwise; the build must land in <book>/_build/html, and a build without it fails."""
+    told otherwise; the build must land in <book>/_build/html, and a build without it fails.  What it
+    builds is the tree assemble staged in <book>/_build/src: the sources are never written to."""
     import subprocess
     seen = {}
 
@@ -94,11 +97,30 @@ def test_book_build_writes_where_it_says(tmp_path, monkeypatch, capsys):
         out.mkdir(parents=True)
         (out / "index.html").write_text("<html></html>")
         return subprocess.CompletedProcess(cmd, 0, "", "")
-    monkeypatch.setattr(rr.subprocess, "run", fake_run)
+    monkeypatch.setattr(site.subprocess, "run", fake_run)
     book = tmp_path / "book"
-    book.mkdir()
-    assert rr.build_book(book) == 0 and str(book / "_build" / "html" / "index.html") in capsys.readouterr().out
-    monkeypatch.setattr(rr.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0, "", ""))
+    (book / "_static").mkdir(parents=True)
+    (book / "intro.md").write_text("# intro\n")
+    results = tmp_path / "results"
+    nb = results / "notebooks" / "01_skeletons_hierarchy"
+    nb.mkdir(parents=True)
+    (nb / "default.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    write_json(nb / "default" / "record.json", {"notebook": "01_skeletons_hierarchy", "status": "ok",
+                                                "output": str(nb / "default.ipynb"), "started": "1",
+                                                "parameters": {}, "seconds": 1, "code_version": "x"})
+    before = sorted(p.relative_to(book) for p in book.rglob("*"))
+    missing = site.assemble(results, book, roots=[])
+    assert "01_skeletons_hierarchy" not in missing and "02_clustering" in missing
+    stage = book / "_build" / "src"
+    assert (stage / "notebooks" / "01_skeletons_hierarchy.ipynb").exists() and (stage / "results.md").exists()
+    assert (stage / "intro.md").exists()
+    assert sorted(p.relative_to(book) for p in book.rglob("*") if "_build" not in p.parts) == before
+    assert site.build_book(book) == 0 and str(book / "_build" / "html" / "index.html") in capsys.readouterr().out
+    assert seen["cmd"][2] == str(stage) and (stage / "_static" / "plotly.min.js").exists()
+    assert not (book / "_static" / "plotly.min.js").exists()
+    monkeypatch.setattr(site.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0, "", ""))
     other = tmp_path / "other"
     other.mkdir()
-    assert rr.build_book(other) == 1 and "does not exist" in capsys.readouterr().out
+    assert site.build_book(other) == 1 and "nothing staged" in capsys.readouterr().out
+    (other / "_build" / "src" / "notebooks").mkdir(parents=True)
+    assert site.build_book(other) == 1 and "does not exist" in capsys.readouterr().out

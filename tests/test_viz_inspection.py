@@ -1,13 +1,14 @@
-"""Figure builders (himpc.viz) and run inspection (himpc.inspection) on a tiny synthetic run."""
+"""Figure builders (himpc.report.viz) and run inspection (himpc.report.inspection) on a tiny synthetic run."""
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from himpc import engine, viz
+from himpc import engine
+from himpc.report import viz
 from himpc.config import make_config
 from himpc.data import load_dataset
-from himpc.inspection import RunError, head_agreement, hsm_importance, load_run, prototype_similarities
+from himpc.report.inspection import RunError, head_agreement, hsm_importance, load_run, prototype_similarities
 from himpc.layouts import LAYOUTS, get_layout
 from test_engine import SMALL, synthetic_walks
 
@@ -104,7 +105,7 @@ def test_embedding_figure_gives_every_person_its_own_look_and_a_dropdown_per_rep
 
 
 def test_histogram_densities_and_log_axis():
-    from himpc import viz
+    from himpc.report import viz
     rng = np.random.default_rng(0)
     fig = viz.histogram_figure({"same": rng.uniform(0, 1, 100), "diff": np.ones(5000) * 0.99}, nbins=10,
                                range_=(0.0, 1.0), log_y=True)

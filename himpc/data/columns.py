@@ -67,7 +67,7 @@ class Choice:
     names: Optional[list[str]] = None
 
 
-def _number(tok: str) -> bool:
+def is_number(tok: str) -> bool:
     try:
         float(tok)
         return True
@@ -105,7 +105,7 @@ def read_table(path: Path, spec: ColumnSpec = ColumnSpec()) -> Table:
     rows = [(n, _split(line, delim)) for n, line in lines]
     header = None
     first = rows[0][1]
-    if sum(_number(c) for c in first) < max(1, len(first) // 2):      # mostly words: a header row
+    if sum(is_number(c) for c in first) < max(1, len(first) // 2):      # mostly words: a header row
         header, rows = first, rows[1:]
         if not rows:
             raise DataError(f"{path}: a header row and no data rows")
@@ -172,7 +172,7 @@ def choose_columns(table: Table, spec: ColumnSpec, layout: Optional[Layout]) -> 
             raise DataError(f"{path}: no header names joints of a known layout; give --layout (or --layout-spec) "
                             "and, if the rows hold more than the joints, --columns")
         dims = spec.dims or 3
-        numeric = [i for i, c in enumerate(table.rows[0][1]) if _number(c)]
+        numeric = [i for i, c in enumerate(table.rows[0][1]) if is_number(c)]
         need = layout.num_joints * dims
         if len(numeric) != need:
             names = f" (header: {', '.join(header[:8])}{', ...' if len(header) > 8 else ''})" if header else ""
@@ -230,7 +230,7 @@ def numeric_cells(table: Table, indices: Sequence[int]) -> np.ndarray:
     try:
         out = cells.astype(np.float64)                       # one C-level conversion of every cell
     except ValueError:                                       # find the first bad cell to name it
-        bad = next((r, k) for r in range(len(cells)) for k in range(cells.shape[1]) if not _number(cells[r, k]))
+        bad = next((r, k) for r in range(len(cells)) for k in range(cells.shape[1]) if not is_number(cells[r, k]))
         c = str(cells[bad])
         raise DataError(f"{table.path}, line {table.rows[bad[0]][0]}, {_column(table, indices[bad[1]])}: "
                         + ("empty cell" if not c else f"{c!r} is not a number")) from None

@@ -30,7 +30,7 @@ from typing import Optional, Union
 import numpy as np
 
 from ..layouts import Layout
-from .columns import Choice, ColumnSpec, _number, choose_columns, frames_from, named_header, numeric_cells, read_table
+from .columns import Choice, ColumnSpec, choose_columns, is_number, frames_from, named_header, numeric_cells, read_table
 from .keypoints import KeypointOptions, read_keypoint_walk
 from .skeletons import DataError, SkeletonSet
 
@@ -82,7 +82,7 @@ def read_walk_detected(path: Union[str, Path], layout: Optional[Layout] = None,
     table = read_table(path, spec)
     dims = spec.dims or 3
     first = table.rows[0][1]
-    numeric = sum(_number(c) for c in first)
+    numeric = sum(is_number(c) for c in first)
     if (spec.columns == "auto" and layout is not None and numeric == dims and layout.num_joints > 1
             and (table.header is None or named_header(table.header, layout, spec.dims) is None)):
         j = layout.num_joints

@@ -15,12 +15,12 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
-from .baseline_eval import run_baseline
-from .config import make_config
-from .engine import train
-from .report import group_key, iter_results, run_name
+from ..baseline_eval import run_baseline
+from ..config import make_config
+from ..engine import train
+from ..store import group_key, iter_results, run_name
 
-log = logging.getLogger("himpc.experiments")
+log = logging.getLogger(__name__)
 
 
 def _same(result_file: Path, res_like: dict) -> bool:
@@ -100,8 +100,8 @@ def inspection_run(model: Optional[str | Path], data: Optional[str] = None, smal
     a small model is trained now into ``results_dir/run`` (labelled as such).  A missing or
     broken reference file raises :class:`himpc.reference.ReferenceError` naming it.
     """
-    from .inspection import load_run
-    from .reference import ReferenceError
+    from ..trained import load_run
+    from ..reference import ReferenceError
     if small_model:
         run_dir = Path(results_dir) / "run"
         snaps = train_with_snapshots(preset, run_dir, data, **small)
@@ -131,8 +131,8 @@ def cross_field_run(preset: str, out: str | Path, data: Optional[str], dataset: 
                     train_values: Sequence[str], eval_values: Sequence[str], **overrides: Any):
     """Train ``preset`` on the walks whose ``field`` is in ``train_values`` (resuming a finished run),
     then evaluate every pair of ``eval_values`` (Tables 4-5); returns a CrossFieldResult."""
-    from .crossfield import cross_field_matrix
-    from .inspection import load_run
+    from ..crossfield import cross_field_matrix
+    from ..trained import load_run
     if len(eval_values) < 2:
         raise ValueError("give at least two evaluated values (probe / gallery)")
     cfg = make_config(preset, dataset=dataset, protocol="by-field", by_field=field,

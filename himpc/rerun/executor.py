@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from .provenance import worker_context
+from ..provenance import worker_context
 
-log = logging.getLogger("himpc.executor")
+log = logging.getLogger(__name__)
 
 
 class ExecutorError(RuntimeError):
@@ -63,8 +63,8 @@ class TaskResult:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions whose message is the whole story (the data command's, a bad parameter's)."""
-    from .engine import CheckpointMismatch
-    from .reference import ReferenceError
+    from ..engine import CheckpointMismatch
+    from ..reference import ReferenceError
     return (ValueError, FileNotFoundError, CheckpointMismatch, ReferenceError)
 
 

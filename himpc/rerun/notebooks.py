@@ -1,10 +1,10 @@
-"""Batch reruns of the book's notebooks with papermill, and the book build.
+"""Batch reruns of the book's notebooks with papermill (the site is built by :mod:`himpc.rerun.site`).
 
 ``himpc rerun --profile smoke|paper|<grid.yaml>`` executes every (notebook, parameter set) of a
 profile into ``<results>/notebooks/<notebook>/<slug>.ipynb`` (the slug is made from the
 parameters), each run with its own ``results_dir`` (``<results>/notebooks/<notebook>/<slug>/``)
 so runs are independent and can go in parallel: on a LocalCluster of ``--jobs`` workers or on the
-Dask cluster at ``--scheduler`` (:mod:`himpc.executor`).  A run whose ``record.json`` says
+Dask cluster at ``--scheduler`` (:mod:`himpc.rerun.executor`).  A run whose ``record.json`` says
 it succeeded with the same parameters and the same code version is skipped, so an interrupted
 rerun picks up where it stopped.  Failures are listed at the end (notebook, parameters, cell)
 and the exit status is non-zero.
@@ -29,19 +29,19 @@ import itertools
 import json
 import os
 import re
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from .results import write_json
+from ..store import write_json
 
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
-BOOK = ROOT / "book"                  # the book's sources; _config.yml and _toc.yml are at ROOT
+ROOT = Path(__file__).resolve().parents[2]      # the checkout: notebooks/, book/, _config.yml, _toc.yml
+NOTEBOOKS = ROOT / "notebooks"                   # the source a person edits (no outputs)
+BOOK = ROOT / "book"                             # the book's other sources; _config.yml and _toc.yml at ROOT
 PROFILES = BOOK / "profiles"
+BOOK_NOTEBOOKS = tuple(sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
 
 
 # ----------------------------------------------------------------------------- profiles
@@ -217,7 +217,7 @@ def execute(job: Job, version: str, kernel: str = "python3", timeout: Optional[i
     name and renamed when complete; ``record.json``, written last, marks the job done."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
-    from .provenance import worker_context
+    from ..provenance import worker_context
     import logging
     logging.getLogger("papermill").setLevel(logging.WARNING)
     os.environ.update(env or {})            # e.g. HIMPC_DATA as the client resolved it; the kernel inherits it
@@ -257,7 +257,7 @@ def rerun(profile: str, results: Path, jobs: int = 1, only: Optional[list[str]] 
           progress: bool = True, timeout: Optional[int] = None, scheduler: Optional[str] = None,
           data: Optional[str] = None) -> list[Outcome]:
     """Execute the profile's notebooks on the Dask cluster at ``scheduler`` or on a LocalCluster of
-    ``jobs`` workers (:mod:`himpc.executor`); returns one :class:`Outcome` per job (skipped ones
+    ``jobs`` workers (:mod:`himpc.rerun.executor`); returns one :class:`Outcome` per job (skipped ones
     included).  ``data`` (default ``$HIMPC_DATA``) is handed to every worker's kernels."""
     from .executor import Task, run_tasks
     prof = load_profile(profile)
@@ -300,124 +300,3 @@ def report_outcomes(outcomes: list[Outcome], stream=None) -> int:
             print(first, file=stream)
         print(f"  executed notebook: {o.job.output}", file=stream)
     return 1 if failed else 0
-
-
-# ----------------------------------------------------------------------------- the book
-BOOK_NOTEBOOKS = tuple(sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
-# Warnings that mean content is missing or broken on a page.
-BROKEN = (r"unknown_mime_type", r"skipping unknown output mime type", r"image file not readable",
-          r"Execution Failed", r"Couldn't find cache key", r"toc\.(not_found|excluded)", r"undefined label",
-          r"Unknown target name", r"nonexisting document", r"document isn't included in any toctree",
-          r"Output cell contains error", r"mime_type", r"Could not import extension", r"failed to import")
-
-
-def records(results: Path) -> list[dict]:
-    out = []
-    for f in Path(results).glob("notebooks/*/*/record.json"):
-        try:
-            out.append(json.loads(f.read_text()))
-        except (OSError, ValueError):
-            continue
-    return out
-
-
-def write_static(book: Path = BOOK) -> Path:
-    """plotly.js of the installed plotly, into the book's ``_static`` (served with the site, no CDN)."""
-    import plotly
-    from plotly.offline import get_plotlyjs
-    static = book / "_static"
-    static.mkdir(parents=True, exist_ok=True)
-    target = static / "plotly.min.js"
-    stamp = static / "plotly.version"
-    if not target.exists() or not stamp.exists() or stamp.read_text() != plotly.__version__:
-        target.write_text(get_plotlyjs(), encoding="utf-8")
-        stamp.write_text(plotly.__version__)
-    return target
-
-
-PLOTLY_MIME = "application/vnd.plotly.v1+json"
-
-
-def _book_copy(src: Path, dst: Path) -> None:
-    """Copy an executed notebook for the book, dropping the plotly JSON where the output also has the
-    HTML div (the JSON is for JupyterLab; the book would report it as an unknown mime type)."""
-    nb = json.loads(src.read_text())
-    for cell in nb.get("cells", []):
-        tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" in tags:       # papermill's cell: only worth a look when it sets more than paths
-            names = {line.split("=")[0].strip() for line in "".join(cell.get("source", "")).splitlines()
-                     if "=" in line and not line.lstrip().startswith("#")}
-            tags.append("remove-cell" if names <= {"results_dir"} else "hide-input")
-        elif "parameters" in tags:              # the page's settings: one click away, not the first thing read
-            tags.append("hide-input")
-        for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            if PLOTLY_MIME in data and "text/html" in data:
-                del data[PLOTLY_MIME]
-    dst.write_text(json.dumps(nb, indent=1))
-
-
-def assemble(results: Path, book: Path = BOOK, roots: Optional[list[Path]] = None) -> list[str]:
-    """Copy the newest successful executed notebook of each book notebook into ``book/notebooks``
-    and write the results overview page; returns the notebooks missing (never executed)."""
-    from .report import overview_markdown
-    dest = book / "notebooks"
-    dest.mkdir(parents=True, exist_ok=True)
-    recs = [r for r in records(results) if r.get("status") == "ok"]
-    missing = []
-    for stem in BOOK_NOTEBOOKS:
-        mine = sorted((r for r in recs if r["notebook"] == stem), key=lambda r: r.get("started", ""))
-        if not mine:
-            missing.append(stem)
-            continue
-        _book_copy(Path(mine[-1]["output"]), dest / f"{stem}.ipynb")
-    if roots is None:                  # the committed result folders (results/<dataset>...) and this rerun's
-        committed = ROOT / "results"
-        roots = sorted(d for d in committed.iterdir() if d.is_dir() and d.name not in ("book", "logs")) \
-            if committed.is_dir() else []
-        roots.append(Path(results))
-    lines = ["# Results overview", "",
-             "Every `result.json` written by this project's code that the book found: what ran, on what "
-             "hardware (CPU ×2: two threads) and in which precision, how long it took (the run's own "
-             "process: a resumed run counts the epochs after its checkpoint) and with which commit. Rows "
-             "marked SMOKE ran on a few persons and are not comparable with the paper.", ""]
-    for root in roots:
-        lines += [f"## `{Path(root).relative_to(ROOT) if Path(root).is_relative_to(ROOT) else root}`", "",
-                  overview_markdown([root]), ""]
-    lines += ["## Executed notebooks", "", "| notebook | parameters | seconds | code version |", "|---|---|---|---|"]
-    for r in sorted(recs, key=lambda r: (r["notebook"], r.get("started", ""))):
-        lines.append(f"| {r['notebook']} | `{json.dumps(r['parameters'], sort_keys=True)}` | {r.get('seconds')} | "
-                     f"{r.get('code_version')} |")
-    (book / "results.md").write_text("\n".join(lines) + "\n")
-    return missing
-
-
-def build_book(book: Path = BOOK, strict: bool = True) -> int:
-    """``jupyter-book build`` (HTML); warnings that hide broken content fail the build."""
-    write_static(book)
-    exe = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book), "--builder", "html", "--keep-going",
-           "--path-output", str(book),     # else jupyter-book writes next to the _config.yml it finds (ROOT)
-           "--config", str(ROOT / "_config.yml"), "--toc", str(ROOT / "_toc.yml")]
-    print("$ " + " ".join(cmd), flush=True)
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    log = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
-    (book / "_build").mkdir(parents=True, exist_ok=True)
-    (book / "_build" / "build.log").write_text(log)
-    warnings = [line for line in log.splitlines() if "WARNING" in line or "ERROR" in line]
-    broken = [w for w in warnings if any(re.search(p, w) for p in BROKEN)] if strict else []
-    for w in warnings:
-        print(("BROKEN  " if w in broken else "warning ") + w)
-    if proc.returncode != 0:
-        print(log[-4000:])
-        print(f"jupyter-book build failed (exit {proc.returncode}); full log: {book / '_build' / 'build.log'}")
-        return proc.returncode or 1
-    if broken:
-        print(f"{len(broken)} warning(s) hide broken content; failing the build (log: {book / '_build' / 'build.log'})")
-        return 1
-    index = book / "_build" / "html" / "index.html"
-    if not index.exists():
-        print(f"jupyter-book reported success but {index} does not exist (log: {book / '_build' / 'build.log'})")
-        return 1
-    print(f"book built: {index}")
-    return 0

@@ -2,7 +2,7 @@
 
 Every function returns a :class:`plotly.graph_objects.Figure`; none of them computes
 anything the package does not already provide (the hierarchy comes from
-:func:`himpc.hierarchy.build_hierarchy`, HSM importances from :mod:`himpc.inspection`).
+:func:`himpc.hierarchy.build_hierarchy`, HSM importances from :mod:`himpc.report.inspection`).
 Interactivity lives in the figure itself (plotly's own sliders and dropdowns), so a
 static HTML page built from an executed notebook stays interactive.
 
@@ -21,10 +21,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
-from .hierarchy import build_hierarchy
-from .layouts import COMPONENT_NAMES, LIMB_NAMES, Layout
+from ..hierarchy import LEVEL_NAMES, build_hierarchy
+from ..layouts import COMPONENT_NAMES, LIMB_NAMES, Layout
 
-LEVEL_NAMES = {"J": "joint", "C": "component", "L": "limb"}
 PART_COLOURS = {"train": "#4C78A8", "gallery": "#F58518", "probe": "#54A24B"}
 SOURCE_COLOURS = {"paper": "#9D9D9D", "ours": "#4C78A8"}
 
@@ -493,7 +492,7 @@ def histogram_figure(values: Mapping[str, np.ndarray], title: str = "", xaxis: s
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = "") -> str:
     """A small HTML table (escaped), for ``IPython.display.HTML`` (see :class:`himpc.report.Table`)."""
-    from .report import Table
+    from .table import Table
     return Table(list(header), [list(r) for r in rows], caption)._repr_html_()
 
 
