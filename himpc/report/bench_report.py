@@ -48,3 +48,35 @@ def kgbd_table(result: dict) -> Any:
     return Table(["level", "backend", "clips", "clusters", "outliers", "recall@21", "ARI vs exact", "k-NN s",
                   "clustering s"], rows,
                  caption="KGBD training clips, the reference model's features, DBSCAN eps 0.6 / min_samples 4")
+
+
+def scaling_sentences(result: dict) -> str:
+    """What the benchmark says, from its rows: per kind of vectors, each backend's time against the
+    exact search at the largest N the exact search ran, with its recall; the backends at the N above
+    it; and, on KGBD, how far each backend's DBSCAN labels are from the exact path's."""
+    rows = result["synthetic"]
+    out = []
+    for data in sorted({r["data"] for r in rows}):
+        mine = [r for r in rows if r["data"] == data]
+        exact = max((r for r in mine if r["backend"] == "exact"), key=lambda r: r["n"], default=None)
+        if exact:
+            others = [r for r in mine if r["n"] == exact["n"] and r["backend"] != "exact"]
+            parts = [f"the exact search {exact['seconds']:.1f} s"] + [
+                f"{r['backend']} {r['seconds'] / exact['seconds']:.2f}× its time at recall {r['recall_at_k']:.3f}"
+                for r in others]
+            out.append(f"{data.capitalize()} vectors, N = {exact['n']:,}: " + "; ".join(parts) + ".")
+        for n in sorted({r["n"] for r in mine if not exact or r["n"] > exact["n"]}):
+            at = [r for r in mine if r["n"] == n]
+            out.append(f"{data.capitalize()} vectors, N = {n:,} (no brute-force search run): "
+                       + "; ".join(f"{r['backend']} {r['seconds']:.0f} s at recall {r['recall_at_k']:.3f}, "
+                                   f"peak {r['peak_rss_mb'] / 1024:.1f} GB" for r in at) + ".")
+    kg = result.get("kgbd") or []
+    for backend in dict.fromkeys(r["backend"] for r in kg if r["backend"] != "exact"):
+        mine = [r for r in kg if r["backend"] == backend]
+        base = {r["level"]: r for r in kg if r["backend"] == "exact"}
+        speed = sum(r["knn_seconds"] for r in mine) / max(sum(base[r["level"]]["knn_seconds"] for r in mine), 1e-9)
+        out.append(f"On KGBD's training clips ({mine[0]['n']:,}, the reference model's features), {backend}: "
+                   f"DBSCAN labels at ARI {min(r['ari_vs_exact'] for r in mine):.4f} or more against the exact "
+                   f"path's on every level, recall {min(r['recall_at_k'] for r in mine):.3f} or more, "
+                   f"k-NN {speed:.2f}× the exact search's time.")
+    return "\n\n".join(out)
