@@ -12,6 +12,7 @@ from himpc.cli import main
 from himpc.config import make_config
 from himpc.data.npz import save_npz
 from himpc.data.skeletons import SkeletonSet
+from himpc.hierarchy import LEVEL_NAMES
 from himpc.layouts import get_layout
 
 
@@ -183,7 +184,7 @@ def test_evaluate_reads_every_level_and_msmr(dataset, level_feature):
     fg, fp = engine.encode(model, xg, dev, level_feature), engine.encode(model, xp, dev, level_feature)
     for lv, name in enumerate(cfg.levels):
         want = evaluate_features(fp[lv].numpy(), fg[lv].numpy(), pid, gid)
-        assert got[engine.LEVEL_LABEL[name]] == {k: round(want[k], 3) for k in ("R1", "R5", "R10", "mAP")}
+        assert got[LEVEL_NAMES[name]] == {k: round(want[k], 3) for k in ("R1", "R5", "R10", "mAP")}
     mg = HiMPCModel.msmr(engine.encode(model, xg, dev, "meta"))
     mp = HiMPCModel.msmr(engine.encode(model, xp, dev, "meta"))
     want = evaluate_features(mp.numpy(), mg.numpy(), pid, gid)

@@ -109,5 +109,5 @@ def test_the_benchmark_page_shows_what_its_result_file_says(tmp_path):
                     "Random vectors, N = 1,000,000 (no brute-force search run): faiss-ivf 170 s at recall 0.050, "
                     "peak 0.3 GB.",
                     "On KGBD's training clips (31,762, the reference model's features), faiss-flat: DBSCAN labels at "
-                    "ARI 0.9999 or more against the exact path's on every level, recall 1.000 or more, k-NN 1.70× "
+                    "ARI 0.9999 or more against the exact path's on every level, recall 1.0000 or more, k-NN 1.70× "
                     "the exact search's time."]

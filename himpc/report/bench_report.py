@@ -77,6 +77,6 @@ def scaling_sentences(result: dict) -> str:
         speed = sum(r["knn_seconds"] for r in mine) / max(sum(base[r["level"]]["knn_seconds"] for r in mine), 1e-9)
         out.append(f"On KGBD's training clips ({mine[0]['n']:,}, the reference model's features), {backend}: "
                    f"DBSCAN labels at ARI {min(r['ari_vs_exact'] for r in mine):.4f} or more against the exact "
-                   f"path's on every level, recall {min(r['recall_at_k'] for r in mine):.3f} or more, "
+                   f"path's on every level, recall {min(r['recall_at_k'] for r in mine):.4f} or more, "
                    f"k-NN {speed:.2f}× the exact search's time.")
     return "\n\n".join(out)

@@ -18,7 +18,6 @@ from IPython.display import Markdown, display
 
 from .paper import paper_table, quoted_only_table
 from .rows import at_budget, chart_rows, commands_markdown, comparison_rows, comparison_table, summary_sentences
-from .table import Table
 
 OTHER_DATASETS = ("BIWI-S", "BIWI-W", "IAS-A", "IAS-B", "KS20")   # quoted only: not available here
 PARAMETERS = ("data", "dataset", "results_roots", "train_root", "splits", "epochs", "max_persons", "hidden",
@@ -87,15 +86,14 @@ class TablePage:
         return at_budget(rows, self.epochs) if budget_only else rows
 
     def table(self, no: int | str, title: str, metrics: Sequence[str] = ("R1", "mAP"),
-              keep: Optional[Callable[[dict], bool]] = None, budget_only: bool = True) -> Table:
-        """Show table ``no`` (an HTML table, then its bar chart of R1 and mAP) and remember its rows."""
+              keep: Optional[Callable[[dict], bool]] = None, budget_only: bool = True) -> None:
+        """Show table ``no`` (an HTML table, then its bar chart of R1 and mAP) and remember its rows
+        (nothing returned: a notebook cell would show a returned table twice)."""
         from . import viz
         rows = self.table_rows(no, metrics, keep, budget_only)
-        table = comparison_table(rows, list(metrics))
-        display(table)
+        display(comparison_table(rows, list(metrics)))
         viz.metric_bar_figure(chart_rows(rows), metrics=["R1", "mAP"], title=title).show()
         self.shown += rows
-        return table
 
     def summary(self) -> None:
         """"What this page says": sentences computed from the rows shown."""
