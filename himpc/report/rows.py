@@ -234,13 +234,14 @@ def comparison_table(rows: Sequence[dict], metrics: Sequence[str]) -> Table:
 def at_a_glance(rows: Sequence[dict], epochs: Optional[int],
                 precision: Optional[str] = None) -> tuple[list[dict], list[dict]]:
     """A main table that reads at a glance, and the rest: every quoted row and, per method, one measured
-    row (full data at the budget ``epochs``, the most splits, then in ``precision``, default the
+    row (full data at the budget ``epochs`` or learning-free, the most splits, then in ``precision``, default the
     config's) or its not-measured row; then the other measured rows (other budgets, precisions,
     older or cut-down runs), for a table of their own."""
     precision = precision or Config().precision
     pick: dict[str, dict] = {}
     for r in rows:
-        if r["source"] != "ours" or not r.get("splits") or r.get("epochs") != epochs or r.get("scope") != "full data":
+        if r["source"] != "ours" or not r.get("splits") or r.get("epochs") not in (epochs, None) \
+                or r.get("scope") != "full data":        # None: learning-free, no budget
             continue
         rank = lambda x: (len(x["splits"]), (x.get("precision") or "fp32") == precision)      # noqa: E731
         if r["label"] not in pick or rank(r) > rank(pick[r["label"]]):
