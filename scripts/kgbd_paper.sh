@@ -120,8 +120,13 @@ print(native_bf16(torch.device('cuda' if torch.cuda.is_available() else 'cpu')))
     knnbench) # issue 27: seconds, memory, recall and DBSCAN ARI of each k-NN backend
       grep -q '"kgbd"' results/bench/knn.json 2>/dev/null || .venv/bin/python benchmarks/bench_knn.py \
         --sizes 31000,100000,1000000 --kgbd --out results/bench/knn.json || echo "FAILED knnbench" ;;
-    plus80)   # issue 24: the combined method at the longer budget
-      train_at 80 results/kgbd/e80/hi-mpc-plus --preset hi-mpc+ --splits "$sp" ;;
+    plus80)   # issue 24: the combined method at the longer budget, and its re-ranking row (transductive)
+      train_at 80 results/kgbd/e80/hi-mpc-plus --preset hi-mpc+ --splits "$sp"
+      for s in ${sp//,/ }; do
+        f=results/kgbd/e80/hi-mpc-plus/split$s
+        [ -f "$f/model.safetensors" ] && [ ! -f "results/kgbd/e80/beyond/hi-mpc-plus-split$s.json" ] && \
+          { $H eval "$f" --beyond --out "results/kgbd/e80/beyond/hi-mpc-plus-split$s.json" > /dev/null || echo "FAILED eval $f"; }
+      done ;;
   esac
 done
 .venv/bin/python scripts/results_table.py results/kgbd

@@ -158,3 +158,16 @@ def test_walk_level_rows_put_the_raw_distance_beside_the_models(tmp_path):
     assert rows["hi-mpc+, fused levels, walk level"]["R1"]["mean"] == pytest.approx(88.5)
     assert all(x["splits"] == [0, 1] for x in rows.values())
     assert ba.ablation_table(list(rows.values())).rows[1][1] == "70.5 ± 0.7"
+
+
+def test_the_combined_method_at_the_long_budget_joins_the_headline_when_measured(roots):
+    r = roots[0]
+    paper = {"tables": {"table3": {"rows": [{"method": "Hi-MPCh", "values": {"KGBD": _m(56.9)}}]}}}
+    before = ba.headline_markdown(roots, 40, paper, long_epochs=80)
+    assert "hi-mpc+ (merged walks, fused levels), 80 epochs" not in before
+    for s in (0, 1, 2):
+        _train(r / "e80/hi-mpc-plus", "hi-mpc+", s, {"msmr": 60.0 + s, "fused": 62.0 + s}, epochs=80)
+    after = ba.headline_markdown(roots, 40, paper, long_epochs=80).splitlines()
+    row = next(line for line in after if line.startswith("| hi-mpc+ (merged walks, fused levels), 80 epochs"))
+    assert "63.0 ± 1.0" in row and "80 epochs fixed in advance" in row and "3 splits" in row
+    assert not any("re-ranking (transductive), 80 epochs" in line for line in after)   # not evaluated at 80
