@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+from .table import Table
+
 COMMAND = ".venv/bin/python benchmarks/bench_knn.py --sizes 31000,100000,1000000 --kgbd --out results/bench/knn.json"
 
 
@@ -30,7 +32,6 @@ def scaling_series(result: dict) -> dict[str, dict[str, list]]:
 
 
 def synthetic_table(result: dict):
-    from .table import Table
     rows = [[f"{r['n']:,}", r["data"], r["backend"], ", ".join(f"{k} {v}" for k, v in r["params"].items()) or "—",
              f"{r['seconds']:.2f}", f"{r['recall_at_k']:.3f}", f"{r['peak_rss_mb']:,}"]
             for r in sorted(result["synthetic"], key=lambda r: (r["n"], r["data"]))]
@@ -41,7 +42,6 @@ def synthetic_table(result: dict):
 
 def kgbd_table(result: dict) -> Any:
     """Per level and backend: clusters, outliers, ARI against the exact path, k-NN and clustering seconds."""
-    from .table import Table
     kg = result.get("kgbd", [])
     rows = [[r["level"], r["backend"], str(r["clusters"]), str(r["outliers"]), f"{r['recall_at_k']:.3f}",
              f"{r['ari_vs_exact']:.4f}", f"{r['knn_seconds']:.2f}", f"{r['cluster_seconds']:.2f}"] for r in kg]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 from .. import stopping
+from ..posthoc import EVALUATIONS
 from ..store import collect, group_key, resolved_root, result_config, spread
 from .rows import measured_rows, on_splits, precision_suffix, splits_phrase
 from .selection import SELECTED_ON_TEST, STOPPED, selected_on_test_row, stopping_row
@@ -65,7 +66,6 @@ def posthoc_rows(roots: Sequence[str | Path], metrics: Sequence[str]) -> list[di
                 continue
             for name, entry in res["beyond_protocol"].items():
                 found.setdefault((key, int(res["epoch"]), name), []).append((f, res, entry))
-    from ..posthoc import EVALUATIONS
     key_of = {v: k for k, v in EVALUATIONS.items()}
     rows = []
     for (_, epoch, name), items in found.items():

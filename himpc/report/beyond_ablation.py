@@ -21,8 +21,11 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from ..config import make_config
 from ..posthoc import EVALUATIONS
+from ..store import METRICS, spread
+from .rows import clean_command
+from .selection import best_traced_epoch
+from .table import Table
 
-METRICS = ("R1", "R5", "R10", "mAP")
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,6 @@ def ablation_rows(roots: Sequence[str | Path], epochs: int, precision: str = "bf
     """Every row of ``rows`` measured at ``epochs``, on the splits that every measured row shares
     (so the rows compare like with like); a row measured on none of them is listed with ``splits``
     empty and its command."""
-    from ..store import spread
     values = {r.label: row_values(r, roots, epochs, precision) for r in rows}
     measured = [set(v) for v in values.values() if v]
     common = sorted(set.intersection(*measured)) if measured else []
@@ -134,7 +136,6 @@ def command_for(row: AblationRow, epochs: int) -> str:
 
 def commands_markdown(rows: Sequence[dict]) -> str:
     """The commands that produced the rows (as recorded in their files) and those that measure the rest."""
-    from .rows import clean_command
     done = sorted({clean_command(c) for r in rows for c in r.get("commands", [])})
     todo = sorted({r["command"] for r in rows if r.get("command")})
     parts = ["Commands that produced these rows:\n\n```text\n" + "\n".join(done) + "\n```"] if done else []
@@ -146,7 +147,6 @@ def commands_markdown(rows: Sequence[dict]) -> str:
 
 def ablation_table(rows: Sequence[dict], caption: str = ""):
     """The rows as a :class:`himpc.report.Table`: mean ± std over the splits, and the splits."""
-    from .table import Table
     body = []
     for r in rows:
         cells = [f"{r[m]['mean']:.1f} ± {r[m]['std']:.1f}" if r.get(m) else "—" for m in METRICS]
@@ -157,7 +157,6 @@ def ablation_table(rows: Sequence[dict], caption: str = ""):
 
 def per_split_table(rows: Sequence[dict], metric: str = "mAP"):
     """One column per split: how each row moves on every split (the spread is over these)."""
-    from .table import Table
     splits = sorted({s for r in rows for s in r.get("per_split", {})})
     body = [[r["label"], *[f"{r['per_split'][s][metric]:.1f}" if s in r.get("per_split", {}) else "—"
                            for s in splits]] for r in rows]
@@ -263,7 +262,6 @@ def walk_level_rows(roots: Sequence[str | Path], epochs: int, precision: str = "
     """Walk-level retrieval (another protocol: one mean feature per walk, probe walks against gallery
     walks) of the raw clip distance and of the trained models at ``epochs``, on the splits they share;
     the raw distance's clip-level row beside it, to show what pooling alone adds."""
-    from ..store import spread
     raw = {"raw clip distance, clip level (the protocol)": baseline_values(roots, "raw", "msmr"),
            "raw clip distance, walk level": baseline_values(roots, "raw", "walk-level")}
     models = {r.label: row_values(r, roots, epochs, precision) for r in WALK_ROWS}
@@ -296,8 +294,6 @@ def oracle_test_row(entry: Mapping[str, Any]) -> dict:
     (:func:`himpc.report.best_traced_epoch`), to compare like with like with the paper's numbers;
     test-set selection, labelled so, never a result.  ``per_split`` holds the metrics, ``picked`` the
     1-based epoch chosen on each split."""
-    from ..store import spread
-    from .selection import best_traced_epoch
     per_split, picked = {}, {}
     for f in entry.get("files", []):
         res = json.loads(Path(f).read_text())
@@ -328,7 +324,6 @@ def headline_table(roots: Sequence[str | Path], epochs: int, paper: Mapping[str,
     ``long_epochs``, the paper's method at that budget too, the same runs read at the epoch the
     paper's protocol picks on probe/gallery (its own, labelled row), and hi-mpc+ (with re-ranking) at
     that budget where measured, as a :class:`himpc.report.Table`."""
-    from .table import Table
     quoted = quoted_hi_mpch(paper)
     pick = (ROWS[4], ROWS[0], ROWS[5])
     rows = {r["label"]: r for r in ablation_rows(roots, epochs, precision, rows=pick)}

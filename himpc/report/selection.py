@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..store import spread
+from ..stopping import stopping_epoch
 from .rows import precision_suffix, splits_phrase
 
 
@@ -165,7 +166,6 @@ def stopping_row(row: Mapping[str, Any], metrics: Sequence[str]) -> Optional[dic
     """The runs of a measured row read at the epoch :mod:`himpc.stopping` picks on each split (from
     the pseudo-label agreement; the probe/gallery trace is only where the numbers are read off);
     None when the runs recorded no agreement."""
-    from ..stopping import stopping_epoch
     return _row_at_picked_epochs(row, metrics, STOPPED, stopping_epoch, "epochs chosen")
 
 

@@ -23,6 +23,7 @@ from plotly.subplots import make_subplots
 
 from ..hierarchy import LEVEL_NAMES, build_hierarchy
 from ..layouts import COMPONENT_NAMES, LIMB_NAMES, Layout
+from .table import Table
 
 PART_COLOURS = {"train": "#4C78A8", "gallery": "#F58518", "probe": "#54A24B"}
 SOURCE_COLOURS = {"paper": "#9D9D9D", "ours": "#4C78A8"}
@@ -492,7 +493,6 @@ def histogram_figure(values: Mapping[str, np.ndarray], title: str = "", xaxis: s
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], caption: str = "") -> str:
     """A small HTML table (escaped), for ``IPython.display.HTML`` (see :class:`himpc.report.Table`)."""
-    from .table import Table
     return Table(list(header), [list(r) for r in rows], caption)._repr_html_()
 
 
