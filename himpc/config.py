@@ -55,6 +55,10 @@ class Config:
 
     # --- model (Sec. 3.2-3.4) ----------------------------------------------------------
     levels: str = "JCL"                   # any ordered subset of J (joint), C (component), L (limb)
+    motion_scale: float = 0.0             # >0: every frame's input also holds its displacement from the
+                                          # previous frame times this (himpc.hierarchy.with_motion; not in
+                                          # the paper); 10 puts it on the positions' scale on KGBD (RMS of
+                                          # positions / frame-to-frame displacements: 9.6, split 0's training clips)
     hidden: int = 256                     # h = h1 = h2, encoder width and head width
     heads: int = 8                        # M meta-transformation heads
     meta_heads: bool = True               # False: direct prototype contrast (DPC), no heads
@@ -78,6 +82,8 @@ class Config:
     # not in the paper). walk-merge: walks, then mutual nearest walks merged at every re-clustering
     # (himpc.walk_labels; the combined method hi-mpc+). identity: the TRUE person labels -- a supervised upper-bound diagnostic,
     # never an unsupervised result (result.json says so).
+    walk_merge_on: Literal["level", "fused"] = "level"   # walk-merge: mutual nearest walks per level, or
+                                          # once on the levels' walk features concatenated (all levels alike)
     eps: Optional[float] = None           # None: the dataset's value in DATASET_DBSCAN
     min_samples: Optional[int] = None
     k1: int = 20
@@ -131,6 +137,8 @@ class Config:
         for name, choices in _literal_fields().items():      # every Literal field: one of its values
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {' | '.join(map(str, choices))}, got {getattr(self, name)!r}")
+        if self.motion_scale < 0:
+            raise ValueError(f"motion_scale must be >= 0 (0: positions only), got {self.motion_scale!r}")
         if not 0.0 <= self.memory_momentum < 1.0:
             raise ValueError(f"memory_momentum must be in [0, 1), got {self.memory_momentum!r}")
         if self.knn_ef_search < 1 or self.knn_nprobe < 1:

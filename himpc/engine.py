@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from .clustering import cluster_levels
 from .config import Config
 from .data.protocols import ClipSet, ClipSplit
-from .hierarchy import LEVEL_NAMES, build_hierarchy, flatten_levels
+from .hierarchy import LEVEL_NAMES, build_hierarchy, flatten_levels, with_motion
 from .metrics import evaluate_features, evaluate_levels, result_row
 from .model import HiMPCModel, Prototypes
 from .objective import batch_loss
@@ -56,20 +56,31 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def level_inputs(clips: ClipSet, levels: str) -> torch.Tensor:
-    """Clips [N, F, J, 3] -> padded per-level inputs [L, N, F, D] (Sec. 3.1)."""
-    parts = build_hierarchy(torch.from_numpy(clips.clips), clips.layout, levels)
-    return flatten_levels(parts).contiguous()
+def level_inputs(clips: ClipSet, levels: str, motion_scale: float = 0.0) -> torch.Tensor:
+    """Clips [N, F, J, 3] -> padded per-level inputs [L, N, F, D] (Sec. 3.1); ``motion_scale`` > 0
+    appends every frame's displacement (:func:`himpc.hierarchy.with_motion`)."""
+    return flatten_levels(_level_parts(clips.clips, clips.layout, levels, motion_scale)).contiguous()
 
 
-def level_dims(clips: ClipSet, levels: str) -> list[int]:
-    parts = build_hierarchy(torch.from_numpy(clips.clips[:1]), clips.layout, levels)
-    return [p.shape[-2] * p.shape[-1] for p in parts]   # parts x coordinates (3, or 2 for 2D)
+def config_inputs(clips: ClipSet, cfg: Config) -> torch.Tensor:
+    """The level inputs [L, N, F, D] of ``cfg``'s levels and motion channels."""
+    return level_inputs(clips, cfg.levels, cfg.motion_scale)
+
+
+def level_dims(clips: ClipSet, levels: str, motion_scale: float = 0.0) -> list[int]:
+    parts = _level_parts(clips.clips[:1], clips.layout, levels, motion_scale)
+    return [p.shape[-2] * p.shape[-1] for p in parts]   # parts x channels (3 or 2 coordinates, twice with motion)
+
+
+def _level_parts(clips: np.ndarray, layout, levels: str, motion_scale: float) -> list[torch.Tensor]:
+    parts = build_hierarchy(torch.from_numpy(clips), layout, levels)
+    return with_motion(parts, motion_scale) if motion_scale > 0 else parts
 
 
 def build_model(cfg: Config, train: ClipSet) -> HiMPCModel:
     """The untrained model of ``cfg`` for the level widths of ``train``'s layout."""
-    return HiMPCModel(level_dims(train, cfg.levels), cfg.hidden, cfg.heads, cfg.meta_heads, cfg.head_init)
+    return HiMPCModel(level_dims(train, cfg.levels, cfg.motion_scale), cfg.hidden, cfg.heads, cfg.meta_heads,
+                      cfg.head_init)
 
 
 @torch.no_grad()
@@ -89,8 +100,8 @@ def evaluate(model: HiMPCModel, split: ClipSplit, cfg: Config, device: torch.dev
 
     ``fused`` (not in the paper): each level's meta-representation V^l L2-normalised, then
     concatenated, so every level weighs the same (Euclidean there ranks as cosine does)."""
-    xg = level_inputs(split.gallery, cfg.levels) if x_gallery is None else x_gallery
-    xp = level_inputs(split.probe, cfg.levels) if x_probe is None else x_probe
+    xg = config_inputs(split.gallery, cfg) if x_gallery is None else x_gallery
+    xp = config_inputs(split.probe, cfg) if x_probe is None else x_probe
     fg, fp = encode(model, xg, device, cfg.level_feature), encode(model, xp, device, cfg.level_feature)
     gid, pid = split.gallery.person, split.probe.person
     meta = cfg.level_feature == "meta"            # MSMR = the meta-representations V^l concatenated
@@ -158,7 +169,7 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
-        self.x_train = level_inputs(split.train, cfg.levels)
+        self.x_train = config_inputs(split.train, cfg)
         self.model = build_model(cfg, split.train).to(self.device)
         self.protos = Prototypes(len(cfg.levels), cfg.hidden).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
@@ -208,7 +219,7 @@ class Trainer:
         ``identity``: true labels, a supervised diagnostic)."""
         cfg = self.cfg
         if cfg.pseudo_labels == "walk-merge":         # walks, mutual nearest walks merged (not in the paper)
-            return walk_merge_labels(v, self.split.train.walk)
+            return walk_merge_labels(v, self.split.train.walk, fused=cfg.walk_merge_on == "fused")
         if cfg.pseudo_labels != "dbscan":
             key = self.split.train.walk if cfg.pseudo_labels == "walk" else self.split.train.person
             ids = torch.from_numpy(np.unique(key, return_inverse=True)[1].astype(np.int64))
@@ -292,7 +303,7 @@ class Trainer:
         cfg = self.cfg
         xg = xp = None
         if cfg.eval_every and self.start_epoch == 0:        # reference point of the trace: untrained model
-            xg, xp = level_inputs(self.split.gallery, cfg.levels), level_inputs(self.split.probe, cfg.levels)
+            xg, xp = config_inputs(self.split.gallery, cfg), config_inputs(self.split.probe, cfg)
             self.untrained_test = evaluate(self.model, self.split, cfg, self.device, xg, xp)
             log.info("untrained model, test trace MSMR %s", self.untrained_test["msmr"])
         for epoch in tqdm(range(self.start_epoch, cfg.epochs), desc="training", disable=not self.progress,
@@ -309,7 +320,7 @@ class Trainer:
                            dict(self.cluster_stages), agreement)
             if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 if xg is None:
-                    xg, xp = level_inputs(self.split.gallery, cfg.levels), level_inputs(self.split.probe, cfg.levels)
+                    xg, xp = config_inputs(self.split.gallery, cfg), config_inputs(self.split.probe, cfg)
                 rec.test = evaluate(self.model, self.split, cfg, self.device, xg, xp)
                 if cfg.selection == "oracle-test":
                     best = max((h.test["msmr"]["R1"] for h in self.history if h.test), default=-1.0)

@@ -47,6 +47,24 @@ def build_hierarchy(clips: torch.Tensor | np.ndarray, layout: Layout, levels: st
     return [torch.einsum("...jd,jn->...nd", x, torch.as_tensor(a, dtype=x.dtype, device=x.device)) for a in mats]
 
 
+def with_motion(parts: Sequence[torch.Tensor], scale: float) -> list[torch.Tensor]:
+    """Append each frame's motion to its positions (not in the paper; ``Config.motion_scale``).
+
+    Per-level positions [..., F, n, 3] -> [..., F, n, 6]: the position and the displacement from
+    the previous frame times ``scale``, ``scale (s_t - s_{t-1})``; frame 0 repeats frame 1's (one
+    frame: zero).  The paper's encoder (Eq. 1) pools per-frame features, so it sees the poses of a
+    clip but not their order; the displacement gives every frame its direction of motion.
+    """
+    out = []
+    for p in parts:
+        d = torch.zeros_like(p)
+        if p.shape[-3] > 1:
+            d[..., 1:, :, :] = p[..., 1:, :, :] - p[..., :-1, :, :]
+            d[..., 0, :, :] = d[..., 1, :, :]
+        out.append(torch.cat([p, scale * d], dim=-1))
+    return out
+
+
 def flatten_levels(parts: Sequence[torch.Tensor]) -> torch.Tensor:
     """Concatenate per-level inputs [..., n_l, 3] into one zero-padded tensor [L, ..., 3 * max n_l].
 

@@ -78,12 +78,12 @@ def fused_features(level_feats: torch.Tensor) -> np.ndarray:
 def beyond_protocol(run: Any, device: str = "cpu") -> dict:
     """MSMR and fused features of ``run`` (:func:`himpc.trained.load_run`) on its probe/gallery,
     evaluated as the protocol does and beyond it; every entry says what it is."""
-    from .engine import encode, level_inputs
+    from .engine import config_inputs, encode
     from .model import HiMPCModel
     cfg, split = run.cfg, run.split
     dev = torch.device(device)
-    vg = encode(run.model, level_inputs(split.gallery, cfg.levels), dev, "meta")
-    vp = encode(run.model, level_inputs(split.probe, cfg.levels), dev, "meta")
+    vg = encode(run.model, config_inputs(split.gallery, cfg), dev, "meta")
+    vp = encode(run.model, config_inputs(split.probe, cfg), dev, "meta")
     pid, gid = split.probe.person, split.gallery.person
     e, out = EVALUATIONS, {}
     for (cos, rr, wk), fg, fp in ((("cosine", "rerank", "walk"), HiMPCModel.msmr(vg).numpy(), HiMPCModel.msmr(vp).numpy()),

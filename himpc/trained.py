@@ -18,7 +18,7 @@ import torch
 
 from .config import Config
 from .data.protocols import ClipSplit
-from .engine import build_model, encode, level_inputs
+from .engine import build_model, config_inputs, encode
 from .model import HiMPCModel, Prototypes
 from .reference import ReferenceError, load_reference, read_header
 from .splits import build_split
@@ -76,7 +76,7 @@ def load_run(run_dir: str | Path, data_root: Optional[str] = None, device: str =
     state = torch.load(ckpt, map_location=device, weights_only=True)
     cfg = Config.from_dict(state["config"])
     split = split if split is not None else build_split(cfg, data_root)
-    x = level_inputs(split.train, cfg.levels)
+    x = config_inputs(split.train, cfg)
     model = build_model(cfg, split.train).to(device)
     model.load_state_dict(state["model"])
     model.eval()
@@ -101,7 +101,7 @@ def _load_reference_run(path: Path, data_root: Optional[str], device: str,
     cfg = Config.from_dict(read_header(path)["config"])
     split = split if split is not None else build_split(cfg, data_root)
     ref = load_reference(path, layout=split.train.layout.name, device=device)
-    x = level_inputs(split.train, cfg.levels)
+    x = config_inputs(split.train, cfg)
     labels = ref.pseudo_labels
     if labels is None or labels.shape != (len(cfg.levels), len(split.train)):
         got = None if labels is None else tuple(labels.shape)

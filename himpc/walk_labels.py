@@ -11,7 +11,10 @@ class.  Walks of one person are then merged across the training set without labe
   graph's components are pairs or single walks), so nothing is chosen on probe/gallery data or
   on the training set's identities;
 * :func:`walk_merge_labels`: per level, the class of every clip [L, N], recomputed from the
-  current features at every re-clustering (Alg. 1's place for DBSCAN).
+  current features at every re-clustering (Alg. 1's place for DBSCAN).  ``fused=True``
+  (``Config.walk_merge_on="fused"``) merges once on the levels' walk features concatenated
+  (each unit length, as the fused test feature of :mod:`himpc.posthoc`), and every level gets
+  those classes.
 
 Cost: O(W^2 h) per level for W walks (331 on a KGBD split: negligible beside the clip clustering).
 """
@@ -52,12 +55,18 @@ def mutual_nearest_pairs(walk_feats: torch.Tensor) -> torch.Tensor:
     return torch.stack([torch.unique(r, return_inverse=True)[1] for r in root])   # 0..C-1 per level
 
 
-def walk_merge_labels(features: torch.Tensor, walk: np.ndarray) -> torch.Tensor:
+def walk_merge_labels(features: torch.Tensor, walk: np.ndarray, fused: bool = False) -> torch.Tensor:
     """Pseudo labels [L, N] of clips with features [L, N, h] from walks ``walk`` [N]: the merged
-    walk class of each clip's walk (no outliers)."""
+    walk class of each clip's walk (no outliers); ``fused``: one merge on all levels together."""
     index, num_walks = walk_index(walk)
     if len(index) != features.shape[1]:
         raise ValueError(f"{features.shape[1]} clip features but {len(index)} walk ids")
     idx = torch.from_numpy(index)
-    classes = mutual_nearest_pairs(walk_means(features, idx, num_walks))   # [L, W]
-    return classes[:, idx]
+    walks = walk_means(features, idx, num_walks)                           # [L, W, h], unit rows
+    if fused:
+        L, W, h = walks.shape
+        joint = torch.nn.functional.normalize(walks.transpose(0, 1).reshape(1, W, L * h), dim=-1)
+        classes = mutual_nearest_pairs(joint).expand(L, W)                 # [L, W], one merge for all
+    else:
+        classes = mutual_nearest_pairs(walks)                              # [L, W]
+    return classes[:, idx].contiguous()

@@ -29,6 +29,8 @@
 # knnbench: the k-NN backends (issue 27), benchmarks/bench_knn.py at N = 31K, 100K, 1M and on the
 #   reference model's KGBD features -> results/bench/knn.json (the CPU to itself: timings).
 # plus80: hi-mpc+ at 80 epochs on SPLITS (-> results/kgbd/e80/hi-mpc-plus), beside the 80-epoch Hi-MPCh.
+# levers: hi-mpc+ with one more lever each (motion input channels; walks merged on fused levels) at
+#   EPOCHS -> results/kgbd/e$EPOCHS/hi-mpc-plus-<lever>; run as levers@0 levers@1,2.
 #   bash scripts/kgbd_paper.sh                       # everything still missing, in the default order
 #   STAGES=headline bash scripts/kgbd_paper.sh
 # Log: results/logs/kgbd_paper.log (nohup bash scripts/kgbd_paper.sh > results/logs/kgbd_paper.log 2>&1 &)
@@ -120,6 +122,12 @@ print(native_bf16(torch.device('cuda' if torch.cuda.is_available() else 'cpu')))
     knnbench) # issue 27: seconds, memory, recall and DBSCAN ARI of each k-NN backend
       grep -q '"kgbd"' results/bench/knn.json 2>/dev/null || .venv/bin/python benchmarks/bench_knn.py \
         --sizes 31000,100000,1000000 --kgbd --out results/bench/knn.json || echo "FAILED knnbench" ;;
+    levers)   # issue 24, second round: hi-mpc+ plus one lever each, at the headline budget (levers@0 first)
+      # motion_scale=10: frame-to-frame displacements as extra input channels (himpc/hierarchy.py with_motion);
+      # walk_merge_on=fused: walks merged once on all levels' features together (himpc/walk_labels.py)
+      for v in motion_scale=10 walk_merge_on=fused; do
+        train_at "$EPOCHS" "$OUT/hi-mpc-plus-${v//[_=.]/}" --preset hi-mpc+ --set "$v" --splits "$sp"
+      done ;;
     plus80)   # issue 24: the combined method at the longer budget, and its re-ranking row (transductive)
       train_at 80 results/kgbd/e80/hi-mpc-plus --preset hi-mpc+ --splits "$sp"
       for s in ${sp//,/ }; do

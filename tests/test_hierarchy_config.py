@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from himpc.config import Config, make_config
-from himpc.hierarchy import build_hierarchy, level_matrices
+from himpc.hierarchy import build_hierarchy, level_matrices, with_motion
 from himpc.layouts import LAYOUTS, LayoutError, get_layout, layout_from_spec
 
 
@@ -29,6 +29,18 @@ def test_component_and_limb_are_centroids():
     assert torch.allclose(comp[:, 4], (x[:, 0] + x[:, 1]) / 2)
     # left leg limb = mean of joints 12..15
     assert torch.allclose(limb[:, 0], x[:, 12:16].mean(1))
+
+
+def test_motion_channels_are_scaled_frame_displacements():
+    x = torch.randn(4, 6, 5, 3)                                    # [N, F, parts, 3]
+    (out,) = with_motion([x], 10.0)
+    assert out.shape == (4, 6, 5, 6) and torch.equal(out[..., :3], x)
+    assert torch.allclose(out[:, 3, :, 3:], 10.0 * (x[:, 3] - x[:, 2]))
+    assert torch.equal(out[:, 0, :, 3:], out[:, 1, :, 3:])           # frame 0 repeats frame 1's
+    (single,) = with_motion([x[:, :1]], 10.0)
+    assert torch.equal(single[..., 3:], torch.zeros(4, 1, 5, 3))     # one frame: no motion
+    with pytest.raises(ValueError, match="motion_scale must be >= 0"):
+        make_config("hi-mpch", motion_scale=-1.0)
 
 
 def test_kgbd_and_sdk_orders_agree():

@@ -50,6 +50,19 @@ def test_clips_of_a_walk_share_its_class():
         walk_merge_labels(torch.zeros(1, 3, 2), walk)
 
 
+def test_fused_merge_gives_every_level_the_merge_of_the_levels_together():
+    def unit(*degrees):
+        return torch.tensor([[np.cos(np.radians(d)), np.sin(np.radians(d))] for d in degrees], dtype=torch.float32)
+    a, b = unit(0, 10, 90, 100), unit(0, 60, 50, 110)     # level 0 pairs walks (0, 1), (2, 3); level 1 (1, 2)
+    walk = np.repeat(np.array(["w0", "w1", "w2", "w3"]), 2)
+    feats = torch.stack([a, b])[:, np.repeat(np.arange(4), 2)]            # two clips per walk: 0-1, 2-3, ...
+    own = walk_merge_labels(feats, walk)
+    assert own[1, 2] == own[1, 4] and own[1, 0] != own[1, 2]             # level 1 alone pairs walks 1 and 2
+    fused = walk_merge_labels(feats, walk, fused=True)
+    assert torch.equal(fused[0], fused[1])
+    assert fused[0, 0] == fused[0, 2] and fused[0, 4] == fused[0, 6] and fused[0, 0] != fused[0, 4]
+
+
 def test_a_single_walk_is_one_class():
     assert mutual_nearest_pairs(torch.ones(2, 1, 4)).tolist() == [[0], [0]]
 
@@ -63,6 +76,17 @@ def test_combined_preset_trains_on_merged_walks(tmp_path):
     for h in res["history"]:
         assert h["outliers"]["J"] == 0 and n_walks / 2 <= h["clusters"]["J"] < n_walks   # some walks merged
     assert set(res["metrics"]) >= {"msmr", "fused"}
+
+
+def test_combined_preset_trains_with_motion_channels_and_fused_merging(tmp_path):
+    ds = f"npz:{synthetic_walks(tmp_path / 'w.npz')}"
+    cfg = make_config("hi-mpc+", dataset=ds, epochs=1, motion_scale=10.0, walk_merge_on="fused", **SMALL)
+    res = engine.train(cfg, None, tmp_path / "lever", progress=False)
+    h = res["history"][-1]
+    assert h["clusters"]["J"] == h["clusters"]["C"] == h["clusters"]["L"]   # one merge for all levels
+    run = engine.Trainer(cfg, engine.build_split(cfg, None), tmp_path / "again", progress=False)
+    assert run.x_train.shape[-1] == 2 * engine.level_inputs(run.split.train, cfg.levels).shape[-1]
+    assert np.isfinite(res["metrics"]["fused"]["mAP"])
 
 
 def test_unknown_pseudo_labels_are_refused():

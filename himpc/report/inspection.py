@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..engine import encode, level_inputs
+from ..engine import config_inputs, encode
 from ..hierarchy import LEVEL_NAMES
 from ..model import HiMPCModel
 from ..objective import batch_loss
@@ -90,7 +90,7 @@ def tsne_embeddings(run: LoadedRun, persons: int = 10, per_person: int = 40, par
     rng = np.random.default_rng(seed)
     chosen = sorted(set(clips.person.tolist()))[:persons]
     idx = np.concatenate([rng.permutation(np.flatnonzero(clips.person == p))[:per_person] for p in chosen])
-    x = level_inputs(clips, run.cfg.levels)[:, torch.as_tensor(idx)]
+    x = config_inputs(clips, run.cfg)[:, torch.as_tensor(idx)]
     feats = encode(run.model, x, next(run.model.parameters()).device, "meta")
     reps = {"raw skeletons": clips.clips[idx].reshape(len(idx), -1)}
     for lv, name in enumerate(run.levels):
