@@ -171,3 +171,18 @@ def test_the_combined_method_at_the_long_budget_joins_the_headline_when_measured
     row = next(line for line in after if line.startswith("| hi-mpc+ (merged walks, fused levels), 80 epochs"))
     assert "63.0 ± 1.0" in row and "80 epochs fixed in advance" in row and "3 splits" in row
     assert not any("re-ranking (transductive), 80 epochs" in line for line in after)   # not evaluated at 80
+
+
+def test_each_lever_is_compared_with_hi_mpc_plus_on_its_own_splits(roots):
+    r = roots[0]
+    _train(r / "e40/hi-mpc-plus-motionscale10", "hi-mpc+", 0, {"msmr": 1.0, "fused": 62.5}, motion_scale=10.0)
+    _train(r / "e40/hi-mpc-plus-motionscale10", "hi-mpc+", 2, {"msmr": 1.0, "fused": 61.5}, motion_scale=10.0)
+    motion, fused = ba.lever_rows(roots, 40)
+    assert motion["splits"] == [0, 2] and motion["reference"]["splits"] == [0, 2]
+    assert motion["reference"]["R1"]["mean"] == pytest.approx(61.0)              # hi-mpc+ on splits 0 and 2
+    assert motion["delta"]["R1"]["mean"] == pytest.approx(((62.5 - 60.0) + (61.5 - 62.0)) / 2)
+    assert motion["delta"]["mAP"]["mean"] == pytest.approx(1.0 / 5)
+    assert not fused["splits"] and "--set walk_merge_on=fused" in fused["command"]
+    table = ba.lever_table([motion, fused])
+    assert table.rows[0][1:3] == ["62.0 ± 0.7", "12.4 ± 0.1"] and table.rows[0][5:] == ["+1.0", "+0.2", "0, 2"]
+    assert table.rows[1][1:] == ["—"] * 6 + ["not measured"]

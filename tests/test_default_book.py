@@ -119,3 +119,9 @@ def test_beyond_page_shows_the_ablation_the_result_files_hold(default_book, brow
         "return Array.from(t.querySelectorAll('tbody tr')).map(r => Array.from(r.cells).map(c => c.innerText.trim()));")
     assert [[" ".join(c.split()) for c in r] for r in got] == headline        # the paper's protocol row too
     assert any("epoch picked on probe/gallery" in r[0] for r in headline)
+    levers = ba.lever_table(ba.lever_rows([ROOT / "results" / "kgbd"], 40)).rows
+    got = browser.execute_script(
+        "const t = Array.from(document.querySelectorAll('table.himpc-table'))"
+        ".find(t => t.innerText.includes('hi-mpc+ mAP'));"
+        "return Array.from(t.querySelectorAll('tbody tr')).map(r => Array.from(r.cells).map(c => c.innerText.trim()));")
+    assert [[" ".join(c.split()) for c in r] for r in got] == levers         # each lever beside hi-mpc+
