@@ -94,6 +94,8 @@ class Config:
 
     # --- optimisation ------------------------------------------------------------------
     lr: float = 3.5e-4
+    lr_schedule: Literal["constant", "cosine"] = "constant"   # cosine: lr * (1 + cos(pi e / epochs)) / 2 at
+                                          # epoch e (0-based) of the fixed budget (not in the paper: constant)
     batch_size: int = 256
     epochs: int = 30                      # fixed budget: model selection never sees probe/gallery
     drop_last: bool = False               # authors drop the tail batch; we keep every sample

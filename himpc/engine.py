@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -133,6 +134,14 @@ class EpochLog:
     test: Optional[dict] = None                              # probe/gallery trace when eval_every > 0
 
 
+def learning_rate(cfg: Config, epoch: int) -> float:
+    """The learning rate of 0-based ``epoch``: ``cfg.lr`` throughout (the paper), or annealed along a
+    half cosine from ``cfg.lr`` at epoch 0 towards 0 at the end of the budget (``lr_schedule="cosine"``)."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / cfg.epochs))
+
+
 def label_agreement(previous: np.ndarray, current: np.ndarray) -> float:
     """Adjusted Rand index between two epochs' pseudo labels of the same clips, every outlier its own
     singleton: how much the clustering still moves.  Training data only, so a stopping rule may use it."""
@@ -199,6 +208,8 @@ class Trainer:
             return False
         state = torch.load(self.ckpt_path, map_location=self.device, weights_only=True)
         diff = self.cfg.model_differences(state.get("config", {}))
+        if self.cfg.lr_schedule != "constant" and state.get("config", {}).get("epochs") != self.cfg.epochs:
+            diff.append("epochs (the learning-rate schedule spans the budget)")
         if diff:
             raise CheckpointMismatch(f"{self.ckpt_path} was written by another config (differs in {diff}); "
                                      "use another --out folder or --no-resume")
@@ -313,6 +324,8 @@ class Trainer:
                 name: round(label_agreement(self.labels[lv].cpu().numpy(), labels[lv].numpy()), 4)
                 for lv, name in enumerate(cfg.levels)}
             self.labels = labels
+            for group in self.opt.param_groups:
+                group["lr"] = learning_rate(cfg, epoch)
             t0 = time.perf_counter()
             loss, n = self.train_epoch(epoch, labels)
             rec = EpochLog(epoch, round(loss, 5), clusters, outliers, n, round(t_cluster, 2),

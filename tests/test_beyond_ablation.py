@@ -177,7 +177,7 @@ def test_each_lever_is_compared_with_hi_mpc_plus_on_its_own_splits(roots):
     r = roots[0]
     _train(r / "e40/hi-mpc-plus-motionscale10", "hi-mpc+", 0, {"msmr": 1.0, "fused": 62.5}, motion_scale=10.0)
     _train(r / "e40/hi-mpc-plus-motionscale10", "hi-mpc+", 2, {"msmr": 1.0, "fused": 61.5}, motion_scale=10.0)
-    motion, fused = ba.lever_rows(roots, 40)
+    motion, fused, *_ = ba.lever_rows(roots, 40)
     assert motion["splits"] == [0, 2] and motion["reference"]["splits"] == [0, 2]
     assert motion["reference"]["R1"]["mean"] == pytest.approx(61.0)              # hi-mpc+ on splits 0 and 2
     assert motion["delta"]["R1"]["mean"] == pytest.approx(((62.5 - 60.0) + (61.5 - 62.0)) / 2)

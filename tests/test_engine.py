@@ -124,6 +124,21 @@ def test_checkpoint_from_another_config_is_refused(tmp_path, dataset):
     assert len(res["history"]) == 2
 
 
+def test_cosine_schedule_anneals_over_the_budget_and_is_not_stretched_on_resume(tmp_path, dataset):
+    cfg = make_config("hi-mpch", dataset=dataset, epochs=4, lr_schedule="cosine", **SMALL)
+    assert [engine.learning_rate(cfg, e) for e in range(4)] == pytest.approx(
+        [cfg.lr, cfg.lr * 0.5 * (1 + 2 ** -0.5), cfg.lr * 0.5, cfg.lr * 0.5 * (1 - 2 ** -0.5)])
+    assert engine.learning_rate(cfg.replace(lr_schedule="constant"), 3) == cfg.lr
+    short = cfg.replace(epochs=1)
+    engine.train(short, None, tmp_path / "r", progress=False)
+    state = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
+    assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(cfg.lr)
+    with pytest.raises(engine.CheckpointMismatch, match="schedule spans the budget"):
+        engine.train(cfg, None, tmp_path / "r", progress=False)
+    res = engine.train(cfg, None, tmp_path / "full", progress=False)
+    assert len(res["history"]) == 4 and np.isfinite(res["history"][-1]["loss"])
+
+
 def test_degenerate_clustering_is_logged_not_fatal(tmp_path, dataset, caplog):
     # eps so small that DBSCAN finds no cluster: every level sits out, nothing is trained, no crash
     cfg = make_config("hi-mpch", dataset=dataset, epochs=1, **dict(SMALL, eps=1e-9, min_samples=50))
