@@ -264,16 +264,18 @@ def lever_rows(roots: Sequence[str | Path], epochs: int, precision: str = "bf16"
 
 def lever_table(rows: Sequence[dict], caption: str = ""):
     """:func:`lever_rows` as a :class:`himpc.report.Table`: the lever, hi-mpc+ on the same splits, the change."""
-    def cell(v):
-        return f"{v['mean']:.1f} ± {v['std']:.1f}" if v else "—"
-
     body = []
     for r in rows:
-        ref, d = r.get("reference", {}), r.get("delta", {})
-        body.append([r["label"], cell(r.get("R1")), cell(r.get("mAP")), cell(ref.get("R1") if r["splits"] else None),
-                     cell(ref.get("mAP") if r["splits"] else None),
-                     f"{d['R1']['mean']:+.1f}" if d else "—", f"{d['mAP']['mean']:+.1f}" if d else "—",
-                     ", ".join(map(str, r["splits"])) or "not measured"])
+        ref, d, one = r.get("reference", {}), r.get("delta", {}), len(r["splits"]) == 1
+
+        def cell(v):     # one split: its value, no spread to show
+            return "—" if not v or not r["splits"] else f"{v['mean']:.1f}" + ("" if one else f" ± {v['std']:.1f}")
+
+        def change(m):
+            return f"{d[m]['mean'] + 0.0:+.1f}".replace("-0.0", "0.0").replace("+0.0", "0.0") if d else "—"
+
+        body.append([r["label"], cell(r.get("R1")), cell(r.get("mAP")), cell(ref.get("R1")), cell(ref.get("mAP")),
+                     change("R1"), change("mAP"), ", ".join(map(str, r["splits"])) or "not measured"])
     return Table(["lever (KGBD)", "R1", "mAP", "hi-mpc+ R1", "hi-mpc+ mAP", "Δ R1", "Δ mAP",
                   "splits"], body, caption=caption)
 
