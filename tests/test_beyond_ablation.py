@@ -186,6 +186,10 @@ def test_each_lever_is_compared_with_hi_mpc_plus_on_its_own_splits(roots):
     table = ba.lever_table([motion, fused])
     assert table.rows[0][1:3] == ["62.0 ± 0.7", "12.4 ± 0.1"] and table.rows[0][5:] == ["+1.0", "+0.2", "0, 2"]
     assert table.rows[1][1:] == ["—"] * 6 + ["not measured"]
+    assert ba.levers_sentence([motion, fused]) == (
+        "Helps on every split it ran on: none. Does not: motion channels (frame displacements x 10) "
+        "(+0.2 mAP, +1.0 R1, splits 0, 2).")                                     # mAP down on split 2
+    assert ba.levers_sentence([fused]) == "No lever is measured yet."
 
 
 def test_the_supervised_ceiling_says_how_much_labels_could_add(roots):

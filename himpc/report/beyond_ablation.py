@@ -262,6 +262,31 @@ def lever_rows(roots: Sequence[str | Path], epochs: int, precision: str = "bf16"
     return out
 
 
+def _signed(x: float) -> str:
+    """``+1.2`` / ``-0.3``; a change that rounds to zero is ``0.0``, without a sign."""
+    text = f"{x:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text
+
+
+def levers_sentence(rows: Sequence[dict]) -> str:
+    """Which measured levers of :func:`lever_rows` help (mAP up on every split they ran on) and which do
+    not, each with its change; the supervised ceiling is not a lever and is left out."""
+    measured = [r for r in rows if r["splits"] and "TRUE identities" not in r["label"]]
+    if not measured:
+        return "No lever is measured yet."
+
+    def helps(r):
+        return all(r["per_split"][s]["mAP"] > r["reference"]["per_split"][s]["mAP"] for s in r["splits"])
+
+    def said(r):
+        where = ", ".join(map(str, r["splits"]))
+        return (f"{r['label'].removeprefix('hi-mpc+ + ')} ({_signed(r['delta']['mAP']['mean'])} mAP, "
+                f"{_signed(r['delta']['R1']['mean'])} R1, split{'s' if len(r['splits']) > 1 else ''} {where})")
+    kept, dropped = [said(r) for r in measured if helps(r)], [said(r) for r in measured if not helps(r)]
+    return (f"Helps on every split it ran on: {'; '.join(kept) if kept else 'none'}. "
+            f"Does not: {'; '.join(dropped) if dropped else 'none'}.")
+
+
 def ceiling_sentence(rows: Sequence[dict], target_map: float) -> str:
     """What the supervised ceiling row of :func:`lever_rows` says about the pseudo labels: how much of
     hi-mpc+'s gap to ``target_map`` better labels alone could close at this budget."""
@@ -290,7 +315,7 @@ def lever_table(rows: Sequence[dict], caption: str = ""):
             return "—" if not v or not r["splits"] else f"{v['mean']:.1f}" + ("" if one else f" ± {v['std']:.1f}")
 
         def change(m):
-            return f"{d[m]['mean'] + 0.0:+.1f}".replace("-0.0", "0.0").replace("+0.0", "0.0") if d else "—"
+            return _signed(d[m]["mean"]) if d else "—"
 
         body.append([r["label"], cell(r.get("R1")), cell(r.get("mAP")), cell(ref.get("R1")), cell(ref.get("mAP")),
                      change("R1"), change("mAP"), ", ".join(map(str, r["splits"])) or "not measured"])
