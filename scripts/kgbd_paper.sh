@@ -127,7 +127,8 @@ print(native_bf16(torch.device('cuda' if torch.cuda.is_available() else 'cpu')))
       # motion_scale=10: frame-to-frame displacements as extra input channels (himpc/hierarchy.py with_motion);
       # walk_merge_on=fused: walks merged once on all levels' features together (himpc/walk_labels.py)
       # lr_schedule=cosine: the learning rate annealed over the fixed budget (himpc/engine.py learning_rate)
-      for v in motion_scale=10 walk_merge_on=fused lr_schedule=cosine; do
+      # memory_momentum=0.2: prototypes updated after every batch, as Cluster Contrast does (himpc/model.py)
+      for v in motion_scale=10 walk_merge_on=fused lr_schedule=cosine memory_momentum=0.2; do
         train_at "$EPOCHS" "$OUT/hi-mpc-plus-${v//[_=.]/}" --preset hi-mpc+ --set "$v" --splits "$sp"
       done ;;
     ceiling)  # issue 24: what the same model reaches trained on the TRUE identities (a supervised diagnostic:

@@ -241,6 +241,7 @@ LEVER_ROWS: tuple[AblationRow, ...] = (
     AblationRow("hi-mpc+ + motion channels (frame displacements x 10)", "hi-mpc+", {"motion_scale": 10.0}),
     AblationRow("hi-mpc+ + walks merged on the fused levels", "hi-mpc+", {"walk_merge_on": "fused"}),
     AblationRow("hi-mpc+ + cosine learning-rate decay over the budget", "hi-mpc+", {"lr_schedule": "cosine"}),
+    AblationRow("hi-mpc+ + momentum cluster memory (m = 0.2, every batch)", "hi-mpc+", {"memory_momentum": 0.2}),
     AblationRow("hi-mpc+ trained on the TRUE identities (supervised ceiling, not a result)", "hi-mpc+",
                 {"pseudo_labels": "identity"}),
 )
