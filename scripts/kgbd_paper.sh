@@ -31,7 +31,7 @@
 # plus80: hi-mpc+ at 80 epochs on SPLITS (-> results/kgbd/e80/hi-mpc-plus), beside the 80-epoch Hi-MPCh.
 # levers: hi-mpc+ with one more lever each (motion input channels; walks merged on fused levels) at
 #   EPOCHS -> results/kgbd/e$EPOCHS/hi-mpc-plus-<lever>; run as levers@0 levers@1,2.
-# ceiling: hi-mpc+ trained on the true identities (supervised diagnostic) -> results/kgbd/e$EPOCHS/hi-mpc-plus-supervised
+# supervised: hi-mpc+ trained on the true identities (supervised diagnostic) -> results/kgbd/e$EPOCHS/hi-mpc-plus-supervised
 #   bash scripts/kgbd_paper.sh                       # everything still missing, in the default order
 #   STAGES=headline bash scripts/kgbd_paper.sh
 # Log: results/logs/kgbd_paper.log (nohup bash scripts/kgbd_paper.sh > results/logs/kgbd_paper.log 2>&1 &)
@@ -131,7 +131,7 @@ print(native_bf16(torch.device('cuda' if torch.cuda.is_available() else 'cpu')))
       for v in motion_scale=10 walk_merge_on=fused lr_schedule=cosine memory_momentum=0.2; do
         train_at "$EPOCHS" "$OUT/hi-mpc-plus-${v//[_=.]/}" --preset hi-mpc+ --set "$v" --splits "$sp"
       done ;;
-    ceiling)  # issue 24: what the same model reaches trained on the TRUE identities (a supervised diagnostic:
+    supervised)  # issue 24: what the same model reaches trained on the TRUE identities (a supervised diagnostic:
       # how far better pseudo labels could take hi-mpc+; never a result; result.json carries the warning)
       train_at "$EPOCHS" "$OUT/hi-mpc-plus-supervised" --preset hi-mpc+ --set pseudo_labels=identity --splits "$sp" ;;
     plus80)   # issue 24: the combined method at the longer budget, and its re-ranking row (transductive)
