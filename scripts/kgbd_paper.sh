@@ -29,7 +29,8 @@
 # knnbench: the k-NN backends (issue 27), benchmarks/bench_knn.py at N = 31K, 100K, 1M and on the
 #   reference model's KGBD features -> results/bench/knn.json (the CPU to itself: timings).
 # plus80: hi-mpc+ at 80 epochs on SPLITS (-> results/kgbd/e80/hi-mpc-plus), beside the 80-epoch Hi-MPCh.
-# levers: hi-mpc+ with one more lever each (motion input channels; walks merged on fused levels) at
+# levers: hi-mpc+ with one more lever each (motion input channels; walks merged on fused levels; cosine
+#   learning-rate decay; momentum cluster memory) at
 #   EPOCHS -> results/kgbd/e$EPOCHS/hi-mpc-plus-<lever>; run as levers@0 levers@1,2.
 # supervised: hi-mpc+ trained on the true identities (supervised diagnostic) -> results/kgbd/e$EPOCHS/hi-mpc-plus-supervised
 #   bash scripts/kgbd_paper.sh                       # everything still missing, in the default order

@@ -192,7 +192,7 @@ def test_each_lever_is_compared_with_hi_mpc_plus_on_its_own_splits(roots):
     assert ba.levers_sentence([fused]) == "No lever is measured yet."
 
 
-def test_the_supervised_ceiling_says_how_much_labels_could_add(roots):
+def test_the_supervised_reference_says_how_much_labels_could_add(roots):
     assert "not measured yet" in ba.supervised_sentence(ba.lever_rows(roots, 40), 15.0)
     _train(roots[0] / "e40/hi-mpc-plus-supervised", "hi-mpc+", 1, {"msmr": 1.0, "fused": 66.0},
            pseudo_labels="identity")

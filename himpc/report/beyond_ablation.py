@@ -237,13 +237,14 @@ def label_quality_series(roots: Sequence[str | Path], epochs: int, precision: st
             {k: v["classes"][:n] for k, v in got.items()})
 
 
+SUPERVISED_ROW = AblationRow("hi-mpc+ trained on the TRUE identities (supervised reference, not a result)",
+                             "hi-mpc+", {"pseudo_labels": "identity"})
 LEVER_ROWS: tuple[AblationRow, ...] = (
     AblationRow("hi-mpc+ + motion channels (frame displacements x 10)", "hi-mpc+", {"motion_scale": 10.0}),
     AblationRow("hi-mpc+ + walks merged on the fused levels", "hi-mpc+", {"walk_merge_on": "fused"}),
     AblationRow("hi-mpc+ + cosine learning-rate decay over the budget", "hi-mpc+", {"lr_schedule": "cosine"}),
     AblationRow("hi-mpc+ + momentum cluster memory (m = 0.2, every batch)", "hi-mpc+", {"memory_momentum": 0.2}),
-    AblationRow("hi-mpc+ trained on the TRUE identities (supervised reference, not a result)", "hi-mpc+",
-                {"pseudo_labels": "identity"}),
+    SUPERVISED_ROW,
 )
 
 
@@ -272,7 +273,7 @@ def _signed(x: float) -> str:
 def levers_sentence(rows: Sequence[dict]) -> str:
     """Which measured levers of :func:`lever_rows` help (mAP up on every split they ran on) and which do
     not, each with its change; the supervised reference is not a lever and is left out."""
-    measured = [r for r in rows if r["splits"] and "TRUE identities" not in r["label"]]
+    measured = [r for r in rows if r["splits"] and r["label"] != SUPERVISED_ROW.label]
     if not measured:
         return "No lever is measured yet."
 
@@ -292,7 +293,7 @@ def supervised_sentence(rows: Sequence[dict], target_map: float) -> str:
     """What the supervised reference row of :func:`lever_rows` (hi-mpc+ on the true identities) says
     about the pseudo labels: how much of hi-mpc+'s gap to ``target_map`` better labels alone could close
     at this budget."""
-    got = next((r for r in rows if "TRUE identities" in r["label"]), None)
+    got = next((r for r in rows if r["label"] == SUPERVISED_ROW.label), None)
     if not got or not got["splits"]:
         return "The supervised reference (hi-mpc+ trained on the true identities) is not measured yet."
     ref = got["reference"]
