@@ -15,7 +15,7 @@ import hashlib
 import json
 import typing
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Sequence
 
 # DBSCAN (eps, min_samples) per dataset / probe set, paper Sec. 4.2.
 DATASET_DBSCAN: dict[str, tuple[float, int]] = {
@@ -80,7 +80,7 @@ class Config:
     pseudo_labels: Literal["dbscan", "walk", "walk-merge", "identity"] = "dbscan"
     # walk: one pseudo class per training walk (tracklet ids are known without identity labels;
     # not in the paper). walk-merge: walks, then mutual nearest walks merged at every re-clustering
-    # (himpc.walk_labels; the combined method hi-mpc+). identity: the TRUE person labels -- a supervised upper-bound diagnostic,
+    # (himpc.walk_labels; hi-mpc+ and hi-mpc++). identity: the TRUE person labels -- a supervised upper-bound diagnostic,
     # never an unsupervised result (result.json says so).
     walk_merge_on: Literal["level", "fused"] = "level"   # walk-merge: mutual nearest walks per level, or
                                           # once on the levels' walk features concatenated (all levels alike)
@@ -255,10 +255,21 @@ PRESETS: dict[str, dict[str, Any]] = {
     # together, mutual nearest walks merged; no identity label), read at test time from the fused
     # levels (metrics "fused": each level's V^l L2-normalised, then concatenated).
     "hi-mpc+": dict(levels="JCL", meta_heads=True, hsm=True, pseudo_labels="walk-merge"),
+    # The combined method (issue 24, second round): hi-mpc+ with the one lever that helped on every
+    # split, a momentum cluster memory (prototypes moved after every batch, as Cluster Contrast does).
+    "hi-mpc++": dict(levels="JCL", meta_heads=True, hsm=True, pseudo_labels="walk-merge", memory_momentum=0.2),
     # The authors' released code, where it departs from the paper's text.
     # Every switch, its paper value and its code value (with file and line) is in OFFICIAL_CODE_SWITCHES.
     "official-code": {k: v[1] for k, v in OFFICIAL_CODE_SWITCHES.items()},
 }
+
+
+def preset_of(cfg: Config, ignore: Sequence[str] = ("split_seed", "dataset", "seed")) -> Optional[str]:
+    """The name of the preset whose model ``cfg`` is (every model field equal but ``ignore``), else None."""
+    for name in PRESETS:
+        if name != "official-code" and set(make_config(name).model_differences(cfg.to_dict())) <= set(ignore):
+            return name
+    return None
 
 
 def make_config(preset: Optional[str] = None, **overrides: Any) -> Config:

@@ -1,4 +1,4 @@
-"""Walk-aware pseudo labels (not in the paper; the combined method ``hi-mpc+``).
+"""Walk-aware pseudo labels (not in the paper; the combined methods ``hi-mpc+`` and ``hi-mpc++``).
 
 A training clip comes from one recorded walk (a tracklet): which clips share a walk is known
 from the recording itself, with no identity label, so every clip of a walk gets the same pseudo

@@ -32,6 +32,11 @@
 # levers: hi-mpc+ with one more lever each (motion input channels; walks merged on fused levels; cosine
 #   learning-rate decay; momentum cluster memory) at
 #   EPOCHS -> results/kgbd/e$EPOCHS/hi-mpc-plus-<lever>; run as levers@0 levers@1,2.
+# plusplus: the combined method hi-mpc++ (= hi-mpc+ with the momentum memory, whose runs the levers stage
+#   made) minus each component at EPOCHS on SPLITS, without the trace (TRACE=0; a record only), and its
+#   re-ranking row.  plusplus80: hi-mpc++ at 80 epochs; with a constant learning rate a run for 80 epochs
+#   is its 40-epoch run resumed (the same seeded per-epoch shuffles), so each split resumes from the
+#   40-epoch checkpoint, copied with its run.log (a folder that has its own checkpoint resumes from that).
 # supervised: hi-mpc+ trained on the true identities (supervised diagnostic) -> results/kgbd/e$EPOCHS/hi-mpc-plus-supervised
 #   bash scripts/kgbd_paper.sh                       # everything still missing, in the default order
 #   STAGES=headline bash scripts/kgbd_paper.sh
@@ -47,9 +52,12 @@ SPLITS=${SPLITS:-0,1,2}
 STAGES=${STAGES:-"headline table6 beyond@0 sweeps beyond models budget@0 plus budget@1,2 knnbench plus80"}
 OUT=results/kgbd/e$EPOCHS
 ABL=results/kgbd/e$ABLATION_EPOCHS
-train_at() {   # train_at EPOCHS FOLDER ARGS...
+train_at() {   # train_at EPOCHS FOLDER ARGS...  (TRACE=0: no probe/gallery trace, ~2x faster on a CPU)
   local epochs=$1 out=$2; shift 2
-  $H train "$@" --epochs "$epochs" --quiet --set eval_every=5 --out "$out" || echo "FAILED $out"
+  $H train "$@" --epochs "$epochs" --quiet --set eval_every="${TRACE:-5}" --out "$out" || echo "FAILED $out"
+}
+beyond_eval() {   # beyond_eval RUN_DIR OUT_JSON: re-ranking, walk level (himpc eval --beyond), once
+  [ -f "$1/model.safetensors" ] && [ ! -f "$2" ] && { $H eval "$1" --beyond --out "$2" > /dev/null || echo "FAILED eval $1"; }
 }
 for st in $STAGES; do
   stage=${st%@*}; sp=$SPLITS; [ "$stage" != "$st" ] && sp=${st#*@}
@@ -135,6 +143,19 @@ print(native_bf16(torch.device('cuda' if torch.cuda.is_available() else 'cpu')))
     supervised)  # issue 24: what the same model reaches trained on the TRUE identities (a supervised diagnostic:
       # how far better pseudo labels could take hi-mpc+; never a result; result.json carries the warning)
       train_at "$EPOCHS" "$OUT/hi-mpc-plus-supervised" --preset hi-mpc+ --set pseudo_labels=identity --splits "$sp" ;;
+    plusplus) # issue 24, second round: hi-mpc++ and hi-mpc++ minus the merging / minus the walks
+      PP=$OUT/hi-mpc-plus-memorymomentum0.2
+      train_at "$EPOCHS" "$PP" --preset hi-mpc++ --splits "$sp"
+      TRACE=0 train_at "$EPOCHS" "$OUT/hi-mpch-pseudolabelswalk-memorymomentum0.2" --preset hi-mpch \
+        --set pseudo_labels=walk --set memory_momentum=0.2 --splits "$sp"
+      TRACE=0 train_at "$EPOCHS" "$OUT/hi-mpch-memorymomentum0.2" --preset hi-mpch --set memory_momentum=0.2 --splits "$sp"
+      for s in ${sp//,/ }; do beyond_eval "$PP/split$s" "$OUT/beyond/hi-mpc-plusplus-split$s.json"; done ;;
+    plusplus80)
+      for s in ${sp//,/ }; do
+        src=$OUT/hi-mpc-plus-memorymomentum0.2/split$s dst=results/kgbd/e80/hi-mpc-plusplus/split$s
+        mkdir -p "$dst"; [ -f "$dst/checkpoint.pt" ] || [ ! -f "$src/checkpoint.pt" ] || cp "$src/checkpoint.pt" "$src/run.log" "$dst/"
+        TRACE=0 train_at 80 results/kgbd/e80/hi-mpc-plusplus --preset hi-mpc++ --splits "$s"
+      done ;;
     plus80)   # issue 24: the combined method at the longer budget, and its re-ranking row (transductive)
       train_at 80 results/kgbd/e80/hi-mpc-plus --preset hi-mpc+ --splits "$sp"
       for s in ${sp//,/ }; do

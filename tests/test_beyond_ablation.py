@@ -40,38 +40,64 @@ def roots(tmp_path):
         _posthoc(r / "e40/beyond", "hi-mpc+", s, {"fused": 60.0 + s, "fused-rerank": 63.0 + s})
     for s in (0, 1):                                                             # one split still missing
         _train(r / "e40/walk", "hi-mpch", s, {"msmr": 57.0, "fused": 59.0 + s}, pseudo_labels="walk")
+    for s in (0, 1, 2):                                                          # the combined method, hi-mpc++
+        _train(r / "e40/hi-mpc-plusplus", "hi-mpc++", s, {"msmr": 62.0 + s, "fused": 64.0 + s})
+        _train(r / "e40/walk-memory", "hi-mpch", s, {"msmr": 1.0, "fused": 61.0 + s}, pseudo_labels="walk",
+               memory_momentum=0.2)
+        _posthoc(r / "e40/beyond", "hi-mpc++", s, {"fused": 64.0 + s, "fused-rerank": 66.0 + s})
+    for s in (1, 2):                                                             # DBSCAN + memory: split 0 missing
+        _train(r / "e40/dbscan-memory", "hi-mpch", s, {"msmr": 1.0, "fused": 57.0 + s}, memory_momentum=0.2)
     _train(r / "e20/hi-mpc-plus", "hi-mpc+", 0, {"msmr": 1.0, "fused": 1.0}, epochs=20)   # another budget
     _train(r / "e40/smoke", "hi-mpc+", 2, {"msmr": 1.0, "fused": 1.0}, max_persons=4)     # cut down
     return [r]
 
 
 def test_rows_are_read_on_the_splits_every_measured_row_shares(roots):
-    rows = {r["label"]: r for r in ba.ablation_rows(roots, 40)}
-    plus = rows[ba.ROWS[0].label]
+    rows = {r["label"]: r for r in ba.ablation_rows(roots, 40, rows=ba.PLUS_ROWS)}
+    plus = rows[ba.PLUS_ROWS[0].label]
     assert plus["splits"] == [0, 1] and plus["R1"]["mean"] == pytest.approx(60.5)      # walk row lacks split 2
     assert plus["per_split"] == {0: _m(60.0), 1: _m(61.0)}
-    assert rows[ba.ROWS[1].label]["R1"]["mean"] == pytest.approx(58.5)               # msmr of the same runs
-    assert rows[ba.ROWS[2].label]["mAP"]["mean"] == pytest.approx((59.0 + 60.0) / 2 / 5)
-    assert rows[ba.ROWS[3].label]["R1"]["mean"] == pytest.approx(56.5)               # from the post-hoc files
-    assert rows[ba.ROWS[4].label]["R1"]["mean"] == pytest.approx(55.5)
-    rr = rows[ba.ROWS[5].label]
+    assert rows[ba.PLUS_ROWS[1].label]["R1"]["mean"] == pytest.approx(58.5)          # msmr of the same runs
+    assert rows[ba.PLUS_ROWS[2].label]["mAP"]["mean"] == pytest.approx((59.0 + 60.0) / 2 / 5)
+    assert rows[ba.PLUS_ROWS[3].label]["R1"]["mean"] == pytest.approx(56.5)          # from the post-hoc files
+    assert rows[ba.PLUS_ROWS[4].label]["R1"]["mean"] == pytest.approx(55.5)
+    rr = rows[ba.PLUS_ROWS[5].label]
     assert rr["transductive"] and rr["R1"]["mean"] == pytest.approx(63.5)
     assert all("2 splits" in r["series"] for r in rows.values())
+
+
+def test_the_combined_method_minus_each_component(roots):
+    """hi-mpc++'s rows: minus the memory is hi-mpc+, minus the merging one class per walk with the
+    memory, minus the walks DBSCAN with the memory; all on the splits they share (DBSCAN lacks 0)."""
+    rows = ba.ablation_rows(roots, 40)
+    by = {r["label"]: r for r in rows}
+    assert [r["label"] for r in rows][0] == ba.COMBINED.label and rows[-1]["label"] == ba.RERANK.label
+    assert all(r["splits"] == [1, 2] for r in rows)
+    assert by[ba.COMBINED.label]["R1"]["mean"] == pytest.approx(65.5)
+    assert by[ba.ROWS[1].label]["R1"]["mean"] == pytest.approx(63.5)                 # MSMR of the same runs
+    assert by[ba.ROWS[2].label]["R1"]["mean"] == pytest.approx(61.5)                 # hi-mpc+ (no memory)
+    assert by[ba.ROWS[3].label]["R1"]["mean"] == pytest.approx(62.5)                 # walks + memory
+    assert by[ba.ROWS[4].label]["R1"]["mean"] == pytest.approx(58.5)                 # DBSCAN + memory
+    assert by[ba.RERANK.label]["R1"]["mean"] == pytest.approx(67.5) and by[ba.RERANK.label]["transductive"]
+    text = ba.targets_sentence(rows, {"R1": 62.0, "mAP": 15.0, "mAP_rerank": 20.0}, {"R1": 56.9, "mAP": 10.2})
+    assert text.startswith("Over 2 splits") and "hi-mpc++ reaches 65.5 Rank-1 and 13.1 mAP" in text
+    assert "+3.5 / -1.9 against the targets" in text and "13.5 mAP, -6.5" in text
 
 
 def test_a_row_without_runs_says_how_to_make_them(roots):
     rows = ba.ablation_rows(roots, 40, precision="fp32")
     assert all(not r["splits"] and "himpc train --preset" in r["command"] for r in rows)
-    assert "--set pseudo_labels=walk" in rows[2]["command"]
+    assert "--set memory_momentum=0.2 --set pseudo_labels=walk" in rows[3]["command"]
 
 
 def test_table_and_sentence_state_every_number_and_gap(roots):
-    rows = ba.ablation_rows(roots, 40)
+    rows = ba.ablation_rows(roots, 40, rows=ba.PLUS_ROWS)
     table = ba.ablation_table(rows)
-    assert len(table.rows) == len(ba.ROWS) and table.rows[0][1] == "60.5 ± 0.7" and table.rows[0][-1] == "0, 1"
+    assert len(table.rows) == len(ba.PLUS_ROWS) and table.rows[0][1] == "60.5 ± 0.7" and table.rows[0][-1] == "0, 1"
     assert ba.per_split_table(rows, "R1").rows[0][1:] == ["60.0", "61.0"]
-    text = ba.targets_sentence(rows, {"R1": 62.0, "mAP": 15.0, "mAP_rerank": 20.0}, {"R1": 56.9, "mAP": 10.2})
-    assert "60.5 Rank-1 and 12.1 mAP" in text and "+3.6 / +1.9" in text and "-1.5 / -2.9" in text
+    text = ba.targets_sentence(rows, {"R1": 62.0, "mAP": 15.0, "mAP_rerank": 20.0}, {"R1": 56.9, "mAP": 10.2},
+                               ba.PLUS, ba.PLUS_RERANK)
+    assert "hi-mpc+ reaches 60.5 Rank-1 and 12.1 mAP" in text and "+3.6 / +1.9" in text and "-1.5 / -2.9" in text
     assert "re-ranking" in text and "12.7 mAP, -7.3" in text
     assert "not measured" in ba.targets_sentence([], {"R1": 1, "mAP": 1, "mAP_rerank": 1}, {"R1": 1, "mAP": 1})
 
@@ -79,7 +105,7 @@ def test_table_and_sentence_state_every_number_and_gap(roots):
 def test_label_quality_reads_the_histories_of_each_way_to_label(tmp_path):
     r = tmp_path / "kgbd"
     for s, pur in ((0, 0.9), (1, 0.8)):
-        _train(r / "plus", "hi-mpc+", s, {"msmr": 50.0, "fused": 51.0})
+        _train(r / "plus", "hi-mpc++", s, {"msmr": 50.0, "fused": 51.0})
         f = r / "plus" / f"split{s}" / "result.json"
         res = json.loads(f.read_text())
         res["history"] = [{"epoch": e, "purity": {"J": pur + e / 100}, "clusters": {"J": 200 - e},
@@ -87,10 +113,10 @@ def test_label_quality_reads_the_histories_of_each_way_to_label(tmp_path):
                           for e in range(3)]
         f.write_text(json.dumps(res))
     x, purity, classes = ba.label_quality_series([r], 40)
-    assert x == [1, 2, 3] and list(purity) == ["hi-mpc+ (merged walks)"]
-    assert purity["hi-mpc+ (merged walks)"] == pytest.approx([0.85, 0.86, 0.87])
-    assert classes["hi-mpc+ (merged walks)"] == [200, 199, 198]
-    assert ba.trace_curves(ba.ROWS[0], [r], 40) == {"split 0": [(2, 42.0, 42.0 / 5)], "split 1": [(2, 42.0, 42.0 / 5)]}
+    assert x == [1, 2, 3] and list(purity) == ["merged walks (hi-mpc++)"]
+    assert purity["merged walks (hi-mpc++)"] == pytest.approx([0.85, 0.86, 0.87])
+    assert classes["merged walks (hi-mpc++)"] == [200, 199, 198]
+    assert ba.trace_curves(ba.COMBINED, [r], 40) == {"split 0": [(2, 42.0, 42.0 / 5)], "split 1": [(2, 42.0, 42.0 / 5)]}
 
 
 def test_readme_headline_is_what_the_result_files_say():
@@ -126,7 +152,7 @@ def test_long_budget_rows_and_the_paper_protocol_replayed(roots):
             res["history"][20 * i + 19]["test"] = {"msmr": _m(v)}
         res["history"] = [h if (h["epoch"] + 1) % 20 == 0 else {"epoch": h["epoch"]} for h in res["history"]]
         f.write_text(json.dumps(res))
-    long = ba.ablation_rows(roots, 80, rows=(ba.ROWS[4],))[0]
+    long = ba.ablation_rows(roots, 80, rows=(ba.PAPER,))[0]
     assert long["splits"] == [0, 1] and long["R1"]["mean"] == pytest.approx(55.0)
     oracle = ba.oracle_test_row(long)
     assert oracle["picked"] == {0: 40, 1: 60} and oracle["R1"]["mean"] == pytest.approx(56.5)
@@ -143,6 +169,7 @@ def test_walk_level_rows_put_the_raw_distance_beside_the_models(tmp_path):
     for s in (0, 1):
         _posthoc(r / "e40/beyond", "hi-mpch", s, {"fused-walk": 80.0 + s})
         _posthoc(r / "e40/beyond", "hi-mpc+", s, {"fused-walk": 88.0 + s})
+        _posthoc(r / "e40/beyond", "hi-mpc++", s, {"fused-walk": 90.0 + s})
         cfg = make_config("hi-mpch", split_seed=s)
         res = {"kind": "baseline", "baseline": "raw", "config": cfg.to_dict(),
                "metrics": {"msmr": _m(48.0 + s), "walk-level": _m(70.0 + s)}}
@@ -156,6 +183,7 @@ def test_walk_level_rows_put_the_raw_distance_beside_the_models(tmp_path):
     assert rows["raw clip distance, walk level"]["R1"]["mean"] == pytest.approx(70.5)
     assert rows["raw clip distance, clip level (the protocol)"]["R1"]["mean"] == pytest.approx(48.5)
     assert rows["hi-mpc+, fused levels, walk level"]["R1"]["mean"] == pytest.approx(88.5)
+    assert rows["hi-mpc++, fused levels, walk level"]["R1"]["mean"] == pytest.approx(90.5)
     assert all(x["splits"] == [0, 1] for x in rows.values())
     assert ba.ablation_table(list(rows.values())).rows[1][1] == "70.5 ± 0.7"
 
@@ -171,6 +199,11 @@ def test_the_combined_method_at_the_long_budget_joins_the_headline_when_measured
     row = next(line for line in after if line.startswith("| hi-mpc+ (merged walks, fused levels), 80 epochs"))
     assert "63.0 ± 1.0" in row and "80 epochs fixed in advance" in row and "3 splits" in row
     assert not any("re-ranking (transductive), 80 epochs" in line for line in after)   # not evaluated at 80
+    assert not any(line.startswith(f"| {ba.COMBINED.label}, 80 epochs") for line in after)
+    _train(r / "e80/hi-mpc-plusplus", "hi-mpc++", 0, {"msmr": 1.0, "fused": 66.0}, epochs=80)
+    row = next(line for line in ba.headline_markdown(roots, 40, paper, long_epochs=80).splitlines()
+               if line.startswith(f"| {ba.COMBINED.label}, 80 epochs"))
+    assert "| 66.0 |" in row and "split 0 only" in row                              # one split: no spread
 
 
 def test_each_lever_is_compared_with_hi_mpc_plus_on_its_own_splits(roots):

@@ -123,8 +123,8 @@ def test_pages_render_offline(built_book, browser):
 # Results tables (report.Table) each page must show: measured + quoted-only tables.
 EXPECTED_TABLES = {"01_skeletons_hierarchy": 1, "03_meta_transformation": 1, "05_main_results": 6,
                    "06_ablation": 2, "07_levels": 3, "08_heads_embedding": 4, "09_dbscan": 4,
-                   "10_sequence_length": 1, "12_casia_b": 1, "14_baselines": 2, "15_paper_vs_code": 3,
-                   "16_beyond": 6}
+                   "10_sequence_length": 1, "12_casia_b": 1, "13_tsne": 1, "14_baselines": 2,
+                   "15_paper_vs_code": 3, "16_beyond": 7}
 
 PAGE_JS = """
 const art = document.querySelector('main') || document.body;

@@ -79,6 +79,26 @@ def test_hsm_page_shows_the_reference_model(default_book, browser):
     assert "Reference model" in rep["text"] and "kgbd-hi-mpch-split0" in rep["text"]
 
 
+def test_tsne_page_draws_both_reference_models_on_the_same_clips(default_book, browser):
+    """Page 13: the paper's method and hi-mpc++ (the second reference model), each a t-SNE figure of
+    the same clips, and the nearest-neighbour table with one column per model, as its outputs say."""
+    import json
+    browser.get((default_book / "notebooks/13_tsne.html").as_uri())
+    _wait(browser, "return document.querySelector('table.himpc-table')")
+    rep = page_report(browser)
+    assert "kgbd-hi-mpch-split0" in rep["text"] and "kgbd-hi-mpc-plusplus-split0" in rep["text"]
+    titles = browser.execute_script("return Array.from(document.querySelectorAll('.plotly-graph-div'))"
+                                    ".map(d => String((d.layout.title || {}).text || d.layout.title));")
+    assert len(titles) == 2 and "hi-mpc++" in titles[1] and "hi-mpc++" not in titles[0]
+    out = json.loads((default_book.parents[2] / "results/notebooks/13_tsne/default/outputs.json").read_text())
+    want = [[name, *(f"{a[name]:.0%}" for a in out["agreement"].values())] for name in out["points"]]
+    got = browser.execute_script(
+        "const t = document.querySelector('table.himpc-table');"
+        "return [Array.from(t.querySelectorAll('th')).map(c => c.innerText.trim()),"
+        " Array.from(t.querySelectorAll('tbody tr')).map(r => Array.from(r.cells).map(c => c.innerText.trim()))];")
+    assert got == [["representation", "Hi-MPCh", "hi-mpc++"], want]
+
+
 def test_budget_figure_draws_the_headline_traces_and_every_longer_run(default_book, browser):
     from himpc import report
     rows = report.comparison_rows(3, "KGBD", [ROOT / "results" / "kgbd"], ["R1", "R5", "R10", "mAP"])
@@ -112,13 +132,19 @@ def test_beyond_page_shows_the_ablation_the_result_files_hold(default_book, brow
     rep = page_report(browser)
     bars = next(f["bars"] for f in rep["figs"] if f["bars"])
     assert sorted(bars[0]["x"]) == sorted(r["label"] for r in rows if r["splits"])
-    assert "hi-mpc+ reaches" in rep["text"] and "quoted" in rep["text"]
+    assert "hi-mpc++ reaches" in rep["text"] and "hi-mpc+ reaches" in rep["text"] and "quoted" in rep["text"]
     headline = ba.headline_table([ROOT / "results" / "kgbd"], 40, report.load_paper(), long_epochs=80).rows
     got = browser.execute_script(
         "const t = document.querySelectorAll('table.himpc-table')[1];"
         "return Array.from(t.querySelectorAll('tbody tr')).map(r => Array.from(r.cells).map(c => c.innerText.trim()));")
     assert [[" ".join(c.split()) for c in r] for r in got] == headline        # the paper's protocol row too
     assert any("epoch picked on probe/gallery" in r[0] for r in headline)
+    first = ba.ablation_table(ba.ablation_rows([ROOT / "results" / "kgbd"], 40, rows=ba.PLUS_ROWS)).rows
+    got = browser.execute_script(
+        "const t = Array.from(document.querySelectorAll('table.himpc-table'))"
+        f".find(t => t.querySelector('tbody td').innerText.trim() === {first[0][0]!r});"
+        "return Array.from(t.querySelectorAll('tbody tr')).map(r => Array.from(r.cells).map(c => c.innerText.trim()));")
+    assert [[" ".join(c.split()) for c in r] for r in got] == first          # the first round, hi-mpc+
     levers = ba.lever_table(ba.lever_rows([ROOT / "results" / "kgbd"], 40)).rows
     got = browser.execute_script(
         "const t = Array.from(document.querySelectorAll('table.himpc-table'))"

@@ -1,4 +1,5 @@
-"""The combined method beyond the paper (``hi-mpc+``, issue 24) and its ablation, from result files.
+"""The combined method beyond the paper (``hi-mpc++``, issue 24; its first round ``hi-mpc+``) and its
+ablations, from result files.
 
 Every row is read from committed result files at one fixed epoch budget, on the splits where all
 of its runs exist, mean ± std over splits with the per-split values beside them; nothing is picked
@@ -41,15 +42,36 @@ class AblationRow:
     transductive: bool = False
 
 
+PLUS = AblationRow("hi-mpc+ (merged walks, fused levels)", "hi-mpc+", {}, "fused", "fused")
+COMBINED = AblationRow("hi-mpc++ (merged walks, momentum memory, fused levels)", "hi-mpc++", {}, "fused", "fused")
+PAPER = AblationRow("Hi-MPCh (the paper's method, MSMR)", "hi-mpch", {}, "msmr", None)
+RERANK = AblationRow("hi-mpc++ + k-reciprocal re-ranking (transductive)", "hi-mpc++", {}, None, "fused-rerank",
+                     transductive=True)
+PLUS_RERANK = AblationRow("hi-mpc+ + k-reciprocal re-ranking (transductive)", "hi-mpc+", {}, None, "fused-rerank",
+                          transductive=True)
+_MEMORY = {"memory_momentum": 0.2}
+
+# The combined method and the combined method minus each component, all at one budget.
 ROWS: tuple[AblationRow, ...] = (
-    AblationRow("hi-mpc+ (merged walks, fused levels)", "hi-mpc+", {}, "fused", "fused"),
+    COMBINED,
+    AblationRow("hi-mpc++ − fused levels (MSMR, Eq. 10)", "hi-mpc++", {}, "msmr", None),
+    AblationRow("hi-mpc++ − momentum memory (= hi-mpc+)", "hi-mpc+", {}, "fused", "fused"),
+    AblationRow("hi-mpc++ − walk merging (one class per walk)", "hi-mpch", {"pseudo_labels": "walk", **_MEMORY},
+                "fused", "fused"),
+    AblationRow("hi-mpc++ − walks (DBSCAN clusters, eps 0.6 / min_samples 4)", "hi-mpch", _MEMORY, "fused", "fused"),
+    PAPER,
+    RERANK,
+)
+
+# The first round (before the memory): hi-mpc+ and hi-mpc+ minus each component.
+PLUS_ROWS: tuple[AblationRow, ...] = (
+    PLUS,
     AblationRow("hi-mpc+ − fused levels (MSMR, Eq. 10)", "hi-mpc+", {}, "msmr", None),
     AblationRow("hi-mpc+ − walk merging (one class per walk)", "hi-mpch", {"pseudo_labels": "walk"},
                 "fused", "fused"),
     AblationRow("hi-mpc+ − walks (DBSCAN clusters: Hi-MPCh, fused levels)", "hi-mpch", {}, "fused", "fused"),
-    AblationRow("Hi-MPCh (the paper's method, MSMR)", "hi-mpch", {}, "msmr", None),
-    AblationRow("hi-mpc+ + k-reciprocal re-ranking (transductive)", "hi-mpc+", {}, None, "fused-rerank",
-                transductive=True),
+    PAPER,
+    PLUS_RERANK,
 )
 
 
@@ -163,16 +185,18 @@ def per_split_table(rows: Sequence[dict], metric: str = "mAP"):
     return Table(["method", *[f"split {s} {metric}" for s in splits]], body)
 
 
-def targets_sentence(rows: Sequence[dict], targets: Mapping[str, float], paper: Mapping[str, float]) -> str:
-    """How the combined method's rows stand against the paper's quoted numbers and the issue's targets
-    (``{"R1": 62, "mAP": 15, "mAP_rerank": 20}``), each gap with its sign."""
+def targets_sentence(rows: Sequence[dict], targets: Mapping[str, float], paper: Mapping[str, float],
+                     combined: AblationRow = COMBINED, rerank: AblationRow = RERANK) -> str:
+    """How the rows ``combined`` and ``rerank`` (its re-ranking) of ``rows`` stand against the paper's
+    quoted numbers and the issue's targets (``{"R1": 62, "mAP": 15, "mAP_rerank": 20}``), each gap
+    with its sign."""
     by = {r["label"]: r for r in rows}
-    plus, rr = by.get(ROWS[0].label), by.get(ROWS[-1].label)
+    plus, rr = by.get(combined.label), by.get(rerank.label)
     if not plus or not plus.get("R1"):
-        return "The combined method is not measured yet at this budget."
+        return f"{combined.preset} is not measured yet at this budget."
     n = len(plus["splits"])
     parts = [f"Over {n} split{'s' if n > 1 else ''} at {plus['epochs']} epochs (last epoch, nothing chosen on "
-             f"probe/gallery), hi-mpc+ reaches {plus['R1']['mean']:.1f} Rank-1 and {plus['mAP']['mean']:.1f} mAP: "
+             f"probe/gallery), {combined.preset} reaches {plus['R1']['mean']:.1f} Rank-1 and {plus['mAP']['mean']:.1f} mAP: "
              f"{plus['R1']['mean'] - paper['R1']:+.1f} / {plus['mAP']['mean'] - paper['mAP']:+.1f} against the "
              f"paper's test-selected Hi-MPCh (quoted {paper['R1']:.1f} / {paper['mAP']:.1f}), "
              f"{plus['R1']['mean'] - targets['R1']:+.1f} / {plus['mAP']['mean'] - targets['mAP']:+.1f} against the "
@@ -181,7 +205,7 @@ def targets_sentence(rows: Sequence[dict], targets: Mapping[str, float], paper: 
         parts.append(f"With re-ranking (transductive, its own row) {rr['mAP']['mean']:.1f} mAP, "
                      f"{rr['mAP']['mean'] - targets['mAP_rerank']:+.1f} against the target of "
                      f"{targets['mAP_rerank']:.0f}.")
-    base = by.get(ROWS[4].label)
+    base = by.get(PAPER.label)
     if base and base.get("R1"):
         parts.append(f"The paper's method on the same splits and budget: {base['R1']['mean']:.1f} / "
                      f"{base['mAP']['mean']:.1f}.")
@@ -223,7 +247,7 @@ def label_quality(row: AblationRow, roots: Sequence[str | Path], epochs: int, pr
             "classes": [float(sum(h[e]["clusters"][level] for h in hist) / len(hist)) for e in range(n)]}
 
 
-QUALITY_ROWS = {"hi-mpc+ (merged walks)": ROWS[0], "one class per walk": ROWS[2], "DBSCAN (Hi-MPCh)": ROWS[3]}
+QUALITY_ROWS = {"merged walks (hi-mpc++)": COMBINED, "one class per walk": ROWS[3], "DBSCAN": ROWS[4]}
 
 
 def label_quality_series(roots: Sequence[str | Path], epochs: int, precision: str = "bf16", level: str = "J"
@@ -255,7 +279,7 @@ def lever_rows(roots: Sequence[str | Path], epochs: int, precision: str = "bf16"
     splits) and ``delta`` (mean ± std over the splits of the per-split differences) where measured."""
     out = []
     for lever in levers:
-        base, got = ablation_rows(roots, epochs, precision, rows=(ROWS[0], lever))
+        base, got = ablation_rows(roots, epochs, precision, rows=(PLUS, lever))
         got = {**got, "reference": base}
         if got["splits"]:
             got["delta"] = {m: spread([got["per_split"][s][m] - base["per_split"][s][m] for s in got["splits"]])
@@ -329,6 +353,7 @@ def lever_table(rows: Sequence[dict], caption: str = ""):
 WALK_ROWS: tuple[AblationRow, ...] = (
     AblationRow("Hi-MPCh, fused levels, walk level", "hi-mpch", {}, None, "fused-walk"),
     AblationRow("hi-mpc+, fused levels, walk level", "hi-mpc+", {}, None, "fused-walk"),
+    AblationRow("hi-mpc++, fused levels, walk level", "hi-mpc++", {}, None, "fused-walk"),
 )
 
 
@@ -406,35 +431,33 @@ def _headline_cells(got: Mapping[str, Any], protocol: str) -> list[str]:
         [f"{protocol}, {where}"]
 
 
+HEADLINE_ROWS: tuple[AblationRow, ...] = (PAPER, PLUS, PLUS_RERANK, COMBINED, RERANK)
+
+
 def headline_table(roots: Sequence[str | Path], epochs: int, paper: Mapping[str, Any],
                    precision: str = "bf16", long_epochs: Optional[int] = None):
-    """The headline (README and book): the paper's quoted Hi-MPCh row, then ours at ``epochs`` from the
-    result files (the paper's method, hi-mpc+, hi-mpc+ with re-ranking), each with its splits; with
-    ``long_epochs``, the paper's method at that budget too, the same runs read at the epoch the
-    paper's protocol picks on probe/gallery (its own, labelled row), and hi-mpc+ (with re-ranking) at
-    that budget where measured, as a :class:`himpc.report.Table`."""
+    """The headline (README and book): the paper's quoted Hi-MPCh row, then the measured rows of
+    :data:`HEADLINE_ROWS` at ``epochs`` (the paper's method, hi-mpc+, hi-mpc++, each combined method's
+    re-ranking) from the result files, each with its splits; with ``long_epochs``, the same at that
+    budget, with the paper's method's runs also read at the epoch the paper's protocol picks on
+    probe/gallery (its own, labelled row), as a :class:`himpc.report.Table`."""
     quoted = quoted_hi_mpch(paper)
-    pick = (ROWS[4], ROWS[0], ROWS[5])
-    rows = {r["label"]: r for r in ablation_rows(roots, epochs, precision, rows=pick)}
     body = [["Hi-MPCh, paper (quoted)", *(f"{quoted[m]:.1f}" for m in METRICS), "best epoch picked on the test set"]]
     fixed = f"{{}} epochs fixed in advance, last epoch, {precision}"
-    for r in pick:
-        if rows[r.label]["splits"]:
-            body.append([r.label, *_headline_cells(rows[r.label], fixed.format(epochs))])
-    if long_epochs:
-        long = ablation_rows(roots, long_epochs, precision, rows=(ROWS[4],))[0]
-        if long["splits"]:
-            body.append([f"{ROWS[4].label}, {long_epochs} epochs", *_headline_cells(long, fixed.format(long_epochs))])
-            oracle = oracle_test_row(long)
-            if oracle["splits"]:
-                at = ", ".join(str(oracle["picked"][s]) for s in oracle["splits"])
-                body.append([f"{ROWS[4].label}, {long_epochs} epochs, epoch picked on probe/gallery",
-                             *_headline_cells(oracle, "the paper's protocol replayed on the runs above (best "
-                                                      f"traced Rank-1, patience 50; epoch {at}), test-selected")])
-        for r in (ROWS[0], ROWS[5]):          # the combined method at the longer budget, where measured
-            got = ablation_rows(roots, long_epochs, precision, rows=(r,))[0]
-            if got["splits"]:
-                body.append([f"{r.label}, {long_epochs} epochs", *_headline_cells(got, fixed.format(long_epochs))])
+    for budget in (epochs, long_epochs) if long_epochs else (epochs,):
+        suffix = "" if budget == epochs else f", {budget} epochs"
+        for r in HEADLINE_ROWS:
+            got = ablation_rows(roots, budget, precision, rows=(r,))[0]   # each row on all of its splits
+            if not got["splits"]:
+                continue
+            body.append([r.label + suffix, *_headline_cells(got, fixed.format(budget))])
+            if r is PAPER and budget != epochs:
+                oracle = oracle_test_row(got)
+                if oracle["splits"]:
+                    at = ", ".join(str(oracle["picked"][s]) for s in oracle["splits"])
+                    body.append([f"{r.label}{suffix}, epoch picked on probe/gallery",
+                                 *_headline_cells(oracle, "the paper's protocol replayed on the runs above (best "
+                                                          f"traced Rank-1, patience 50; epoch {at}), test-selected")])
     return Table(["KGBD, clip-level", *METRICS, "protocol"], body)
 
 

@@ -100,6 +100,7 @@ def inspection_run(model: Optional[str | Path], data: Optional[str] = None, smal
     a small model is trained now into ``results_dir/run`` (labelled as such).  A missing or
     broken reference file raises :class:`himpc.reference.ReferenceError` naming it.
     """
+    from ..config import preset_of
     from ..trained import load_run
     from ..reference import ReferenceError
     if small_model:
@@ -117,13 +118,16 @@ def inspection_run(model: Optional[str | Path], data: Optional[str] = None, smal
                              "small_model=True to train a small, labelled model instead")
     run = load_run(path, data)
     snaps = sorted(path.parent.glob(f"{path.stem}-epoch*.safetensors")) + [path]
-    m = run.result.get("metrics", {}).get("msmr", {})
-    what = (f"Reference model `{path.as_posix()}`: Hi-MPCh as configured in the file (h = {run.cfg.hidden}, "
+    m, f = (run.result.get("metrics", {}).get(k, {}) for k in ("msmr", "fused"))
+    name = preset_of(run.cfg)
+    method = {"hi-mpch": "Hi-MPCh", None: "a configuration of its own"}.get(
+        name, f"`{name}` (beyond the paper, trained without identity labels)")
+    what = (f"Reference model `{path.as_posix()}`: {method} as configured in the file (h = {run.cfg.hidden}, "
             f"M = {run.cfg.heads}, levels {run.cfg.levels}), KGBD split {run.cfg.split_seed}, every frame "
             f"centred on {run.split.info.get('root_joint', 'the layout root')}, trained for "
             f"{run.epoch} epochs on all {len(set(run.split.train.person))} training persons"
             + (f"; on its probe/gallery it reaches MSMR Rank-1 {m['R1']:.1f} / mAP {m['mAP']:.1f}" if m else "")
-            + ".")
+            + (f" (fused levels {f['R1']:.1f} / {f['mAP']:.1f})" if m and f else "") + ".")
     return run, snaps, what
 
 

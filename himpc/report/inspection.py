@@ -154,6 +154,15 @@ def neighbour_agreement(points: dict[str, np.ndarray], who: np.ndarray) -> dict[
     return out
 
 
+def agreement_table(agreements: dict[str, dict[str, float]], caption: str = ""):
+    """:func:`neighbour_agreement` of several models (``{model: {representation: share}}``) as a
+    :class:`himpc.report.Table`: one row per representation, one column per model."""
+    from .table import Table
+    names = list(dict.fromkeys(k for a in agreements.values() for k in a))
+    body = [[n, *(f"{a[n]:.0%}" if n in a else "—" for a in agreements.values())] for n in names]
+    return Table(["representation", *agreements], body, caption=caption)
+
+
 class HSMInspector:
     """The live HSM inspector of the book (ipywidgets): person, clip, level, head and training epoch.
 
