@@ -2,13 +2,12 @@
 
 import json
 
-import numpy as np
 import pytest
 import torch
 
 from himpc.config import Config, make_config
 from himpc.hierarchy import build_hierarchy, level_matrices, with_motion
-from himpc.layouts import LAYOUTS, LayoutError, get_layout, layout_from_spec
+from himpc.layouts import LayoutError, get_layout, layout_from_spec
 
 
 @pytest.mark.parametrize("name,j", [("kinect-v1-20", 20), ("kinect-v1-20-sdk", 20), ("kinect-v2-25", 25), ("coco-14", 14)])

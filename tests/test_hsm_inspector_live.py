@@ -8,7 +8,6 @@ import nbformat
 import pytest
 
 from himpc.rerun import notebooks as rr
-from himpc.rerun import site
 from test_engine import synthetic_walks
 
 DRIVE = """\
