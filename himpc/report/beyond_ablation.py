@@ -58,7 +58,8 @@ ROWS: tuple[AblationRow, ...] = (
     AblationRow("hi-mpc++ − momentum memory (= hi-mpc+)", "hi-mpc+", {}, "fused", "fused"),
     AblationRow("hi-mpc++ − walk merging (one class per walk)", "hi-mpch", {"pseudo_labels": "walk", **_MEMORY},
                 "fused", "fused"),
-    AblationRow("hi-mpc++ − walks (DBSCAN clusters, eps 0.6 / min_samples 4)", "hi-mpch", _MEMORY, "fused", "fused"),
+    AblationRow("hi-mpc++ − walks (DBSCAN clusters, the paper's eps and min_samples)", "hi-mpch", _MEMORY,
+                "fused", "fused"),
     PAPER,
     RERANK,
 )
@@ -196,7 +197,8 @@ def targets_sentence(rows: Sequence[dict], targets: Mapping[str, float], paper: 
         return f"{combined.preset} is not measured yet at this budget."
     n = len(plus["splits"])
     parts = [f"Over {n} split{'s' if n > 1 else ''} at {plus['epochs']} epochs (last epoch, nothing chosen on "
-             f"probe/gallery), {combined.preset} reaches {plus['R1']['mean']:.1f} Rank-1 and {plus['mAP']['mean']:.1f} mAP: "
+             f"probe/gallery), {combined.preset} reaches {plus['R1']['mean']:.1f} Rank-1 and "
+             f"{plus['mAP']['mean']:.1f} mAP: "
              f"{plus['R1']['mean'] - paper['R1']:+.1f} / {plus['mAP']['mean'] - paper['mAP']:+.1f} against the "
              f"paper's test-selected Hi-MPCh (quoted {paper['R1']:.1f} / {paper['mAP']:.1f}), "
              f"{plus['R1']['mean'] - targets['R1']:+.1f} / {plus['mAP']['mean'] - targets['mAP']:+.1f} against the "
