@@ -233,3 +233,13 @@ def test_the_supervised_reference_says_how_much_labels_could_add(roots):
     assert "66.0 Rank-1 / 13.2 mAP against hi-mpc+'s 61.0 / 12.2" in text and "split 1" in text
     assert "change mAP by +1.0 where the target of 15 needs +2.8" in text and "cannot reach" in text
     assert "within what" in ba.supervised_sentence(ba.lever_rows(roots, 40), 13.0)
+
+
+def test_hi_mpc_plus_plus_is_hi_mpc_plus_with_the_memory_lever():
+    """The preset is exactly the lever measured on hi-mpc+ (so the lever's runs are its runs), and a
+    reference model of it is named by its preset."""
+    from himpc.config import preset_of
+    assert make_config("hi-mpc++") == make_config("hi-mpc+", memory_momentum=0.2)
+    assert ba.COMBINED.preset == "hi-mpc++" and ba.LEVER_ROWS[3].overrides == {"memory_momentum": 0.2}
+    assert preset_of(make_config("hi-mpc+", memory_momentum=0.2, split_seed=2)) == "hi-mpc++"
+    assert preset_of(make_config("hi-mpch")) == "hi-mpch" and preset_of(make_config("hi-mpch", heads=4)) is None
