@@ -95,6 +95,11 @@ def test_table_and_sentence_state_every_number_and_gap(roots):
     table = ba.ablation_table(rows)
     assert len(table.rows) == len(ba.PLUS_ROWS) and table.rows[0][1] == "60.5 ± 0.7" and table.rows[0][-1] == "0, 1"
     assert ba.per_split_table(rows, "R1").rows[0][1:] == ["60.0", "61.0"]
+    changed = ba.ablation_table(rows, delta=("R1", "mAP"))
+    assert changed.header[5:7] == ["Δ R1", "Δ mAP"] and changed.rows[0][5:7] == ["—", "—"]
+    assert changed.rows[1][5:] == ["-2.0", "-0.4", "0, 1"]                      # MSMR against fused, same runs
+    one = ba.ablation_table([{**rows[0], "splits": [0], **{m: {"mean": 1.0, "std": 0.0} for m in ba.METRICS}}])
+    assert one.rows[0][1] == "1.0"                                               # one split: no spread
     text = ba.targets_sentence(rows, {"R1": 62.0, "mAP": 15.0, "mAP_rerank": 20.0}, {"R1": 56.9, "mAP": 10.2},
                                ba.PLUS, ba.PLUS_RERANK)
     assert "hi-mpc+ reaches 60.5 Rank-1 and 12.1 mAP" in text and "+3.6 / +1.9" in text and "-1.5 / -2.9" in text

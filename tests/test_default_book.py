@@ -122,7 +122,7 @@ def test_beyond_page_shows_the_ablation_the_result_files_hold(default_book, brow
     from himpc import report
     from himpc.report import beyond_ablation as ba
     rows = ba.ablation_rows([ROOT / "results" / "kgbd"], 40)
-    want = ba.ablation_table(rows).rows
+    want = ba.ablation_table(rows, delta=("R1", "mAP")).rows
     browser.get((default_book / "notebooks/16_beyond.html").as_uri())
     _wait(browser, "return document.querySelector('table.himpc-table')")
     got = browser.execute_script(
@@ -139,7 +139,8 @@ def test_beyond_page_shows_the_ablation_the_result_files_hold(default_book, brow
         "return Array.from(t.querySelectorAll('tbody tr')).map(r => Array.from(r.cells).map(c => c.innerText.trim()));")
     assert [[" ".join(c.split()) for c in r] for r in got] == headline        # the paper's protocol row too
     assert any("epoch picked on probe/gallery" in r[0] for r in headline)
-    first = ba.ablation_table(ba.ablation_rows([ROOT / "results" / "kgbd"], 40, rows=ba.PLUS_ROWS)).rows
+    first = ba.ablation_table(ba.ablation_rows([ROOT / "results" / "kgbd"], 40, rows=ba.PLUS_ROWS),
+                              delta=("R1", "mAP")).rows
     got = browser.execute_script(
         "const t = Array.from(document.querySelectorAll('table.himpc-table'))"
         f".find(t => t.querySelector('tbody td').innerText.trim() === {first[0][0]!r});"

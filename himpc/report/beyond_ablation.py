@@ -168,14 +168,30 @@ def commands_markdown(rows: Sequence[dict]) -> str:
     return "\n\n".join(parts) or "_No measured results found yet._"
 
 
-def ablation_table(rows: Sequence[dict], caption: str = ""):
-    """The rows as a :class:`himpc.report.Table`: mean ± std over the splits, and the splits."""
+def _signed(x: float) -> str:
+    """``+1.2`` / ``-0.3``; a change that rounds to zero is ``0.0``, without a sign."""
+    text = f"{x:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text
+
+
+def ablation_table(rows: Sequence[dict], caption: str = "", delta: Sequence[str] = ()):
+    """The rows as a :class:`himpc.report.Table`: mean ± std over the splits (one split: its value),
+    and the splits; with
+    ``delta`` (metrics), also each row's change against the first row, the mean over their common
+    splits of the per-split differences (a row's own contribution, read on the same splits)."""
+    first = rows[0].get("per_split", {}) if rows else {}
     body = []
     for r in rows:
-        cells = [f"{r[m]['mean']:.1f} ± {r[m]['std']:.1f}" if r.get(m) else "—" for m in METRICS]
+        one = len(r["splits"]) == 1          # one split: its value, no spread to show
+        cells = [f"{r[m]['mean']:.1f}" + ("" if one else f" ± {r[m]['std']:.1f}") if r.get(m) else "—"
+                 for m in METRICS]
+        both = sorted(set(first) & set(r.get("per_split", {})))
+        changes = [_signed(sum(r["per_split"][s][m] - first[s][m] for s in both) / len(both))
+                   if both and r is not rows[0] else "—" for m in delta]
         splits = ", ".join(map(str, r["splits"])) or "not measured"
-        body.append([r["label"], *cells, splits])
-    return Table(["method (KGBD, no identity label)", *METRICS, "splits"], body, caption=caption)
+        body.append([r["label"], *cells, *changes, splits])
+    return Table(["method (KGBD, no identity label)", *METRICS, *(f"Δ {m}" for m in delta), "splits"], body,
+                 caption=caption)
 
 
 def per_split_table(rows: Sequence[dict], metric: str = "mAP"):
@@ -288,12 +304,6 @@ def lever_rows(roots: Sequence[str | Path], epochs: int, precision: str = "bf16"
                             for m in METRICS}
         out.append(got)
     return out
-
-
-def _signed(x: float) -> str:
-    """``+1.2`` / ``-0.3``; a change that rounds to zero is ``0.0``, without a sign."""
-    text = f"{x:+.1f}"
-    return "0.0" if text in ("+0.0", "-0.0") else text
 
 
 def levers_sentence(rows: Sequence[dict]) -> str:
