@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from ..config import make_config
+from ..config import PRESETS, make_config
 from ..posthoc import EVALUATIONS
 from ..store import METRICS, spread
 from .rows import clean_command
@@ -49,7 +49,7 @@ RERANK = AblationRow("hi-mpc++ + k-reciprocal re-ranking (transductive)", "hi-mp
                      transductive=True)
 PLUS_RERANK = AblationRow("hi-mpc+ + k-reciprocal re-ranking (transductive)", "hi-mpc+", {}, None, "fused-rerank",
                           transductive=True)
-_MEMORY = {"memory_momentum": 0.2}
+_MEMORY = {"memory_momentum": PRESETS["hi-mpc++"]["memory_momentum"]}   # the lever hi-mpc++ adds
 
 # The combined method and the combined method minus each component, all at one budget.
 ROWS: tuple[AblationRow, ...] = (
@@ -176,8 +176,7 @@ def _signed(x: float) -> str:
 
 def ablation_table(rows: Sequence[dict], caption: str = "", delta: Sequence[str] = ()):
     """The rows as a :class:`himpc.report.Table`: mean ± std over the splits (one split: its value),
-    and the splits; with
-    ``delta`` (metrics), also each row's change against the first row, the mean over their common
+    and the splits; with ``delta`` (metrics), also each row's change against the first row, the mean over their common
     splits of the per-split differences (a row's own contribution, read on the same splits)."""
     first = rows[0].get("per_split", {}) if rows else {}
     body = []
